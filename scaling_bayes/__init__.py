@@ -1,0 +1,38 @@
+"""scaling_bayes: Bayesian latent-skill scaling laws for LLM benchmark forecasts.
+
+Data flow, one module per step::
+
+    data / benchmarks  → load and validate one tidy table (ScoreTable)
+    design             → covariates, family hierarchy, observed cells
+    model              → the PyMC graph (LatentSkill, anchors, Richards link)
+    inference          → NUTS + diagnostics
+    prediction         → posterior predictive for known / new variants / new families
+    skill_model        → LatentSkillModel: fit, predict, save, load
+    evaluation         → Sloth's leave-family-out protocol and metrics
+    plots              → figures
+    cli                → the ``scaling-bayes`` command
+"""
+
+from scaling_bayes.benchmarks import Benchmark, BenchmarkRegistry, default_registry
+from scaling_bayes.data import DataValidationError, ScoreTable, from_wide, load_dataset, read_scores
+from scaling_bayes.inference import ConvergenceWarning, Diagnostics, SamplerConfig
+from scaling_bayes.model import ModelConfig, Priors
+from scaling_bayes.skill_model import ExtrapolationWarning, LatentSkillModel
+
+__all__ = [
+    "Benchmark",
+    "BenchmarkRegistry",
+    "ConvergenceWarning",
+    "DataValidationError",
+    "Diagnostics",
+    "ExtrapolationWarning",
+    "LatentSkillModel",
+    "ModelConfig",
+    "Priors",
+    "SamplerConfig",
+    "ScoreTable",
+    "default_registry",
+    "from_wide",
+    "load_dataset",
+    "read_scores",
+]

@@ -1,0 +1,195 @@
+"""The ``scaling-bayes`` command line (step 8): a thin layer over the package.
+
+Sub-commands: ``fit``, ``predict``, ``demo``, ``evaluate``.  Run
+``scaling-bayes <command> --help`` for the options of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+
+def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 500, tune: int = 1000) -> None:
+    g = p.add_argument_group("sampler")
+    g.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
+    g.add_argument("--draws", type=int, default=draws, help=f"draws per chain (default {draws})")
+    g.add_argument("--tune", type=int, default=tune, help=f"tuning steps per chain (default {tune})")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument(
+        "--sampler", default="pymc", choices=["pymc", "nutpie", "numpyro", "blackjax"],
+        help="NUTS implementation (default pymc: fastest here for this model size)",
+    )
+    g.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _load_table(source: str, benchmarks: str | None):
+    from scaling_bayes.data import available_datasets, load_dataset, read_scores
+
+    bench = None
+    if benchmarks:
+        bench = benchmarks if "," not in benchmarks else [b.strip() for b in benchmarks.split(",")]
+    if source in available_datasets():
+        return load_dataset(source, benchmarks=bench)
+    if not Path(source).exists():
+        raise SystemExit(
+            f"error: --data {source!r} is neither a bundled dataset "
+            f"({', '.join(available_datasets())}) nor an existing CSV file."
+        )
+    table = read_scores(source)
+    return table.select(benchmarks=bench) if bench else table
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from scaling_bayes.skill_model import LatentSkillModel
+
+    data = _load_table(args.data, args.benchmarks)
+    model = LatentSkillModel(
+        n_skills=args.n_skills,
+        anchors=args.anchors.split(",") if args.anchors else None,
+        link=args.link,
+    )
+    model.fit(
+        data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
+        target_accept=args.target_accept, random_seed=args.seed,
+        progressbar=not args.no_progress,
+    )
+    model.save(args.out)
+    print(f"diagnostics: {model.diagnostics}")
+    print(f"saved fit to {args.out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from scaling_bayes.skill_model import LatentSkillModel
+
+    model = LatentSkillModel.load(args.run_dir)
+    new = pd.read_csv(args.models)
+    pred = model.predict(new, prob=args.prob, random_seed=args.seed)
+    if args.out:
+        pred.table.to_csv(args.out, index=False)
+        print(f"wrote {len(pred.table)} rows to {args.out}")
+    else:
+        print(pred.table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from scaling_bayes.workflows import run_demo
+
+    print("scaling-bayes demo: fitting the bundled Sloth data (all 12 benchmarks) ...")
+    res = run_demo(
+        args.out, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
+        progressbar=not args.no_progress,
+    )
+    print(f"\nconvergence: {res.diagnostics}  (fit {res.diagnostics.fit_seconds:.0f} s)")
+    for problem in res.diagnostics.problems():
+        print(f"  ! {problem}")
+    t = res.intervals
+    pd.set_option("display.width", 160)
+    cols = ["model", "case", "benchmark", "observed", "median", "lower", "upper", "covered"]
+    show = t[cols].copy()
+    for c in ["observed", "median", "lower", "upper"]:
+        show[c] = (100 * show[c]).round(1)
+    print("\n90% posterior-predictive intervals (scores in %) for held-out models:")
+    print("  qwen2-72b = larger model of a known family; olmo-* = a family never seen\n")
+    print(show.to_string(index=False))
+    print(f"\ncoverage of the 90% intervals on these {len(t)} held-out cells: "
+          f"{t['covered'].mean():.0%}")
+    print(f"figure: {res.figure_path}\nfit saved to: {res.run_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from scaling_bayes.evaluation import SETTINGS, run_protocol
+    from scaling_bayes.skill_model import LatentSkillModel
+
+    settings = [
+        s for s in SETTINGS
+        if (args.setting in (None, s[0])) and (args.n_train in (None, s[1]))
+    ]
+    if not settings:
+        raise SystemExit(f"error: no protocol setting matches --setting {args.setting} --n-train {args.n_train}")
+    factory = partial(LatentSkillModel, n_skills=args.n_skills)
+    result = run_protocol(
+        factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
+        n_workers=args.workers,
+        sample_kwargs={"chains": args.chains, "draws": args.draws, "tune": args.tune,
+                       "progressbar": False},
+        random_seed=args.seed,
+    )
+    print((Path(args.out) / "summary.md").read_text() if (Path(args.out) / "summary.md").exists()
+          else result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scaling-bayes",
+        description="Bayesian latent-skill scaling laws: forecast LLM benchmark scores "
+        "with calibrated credible intervals.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fit", help="fit the latent-skill model and save the run directory")
+    p.add_argument("--data", default="sloth_curated",
+                   help="bundled dataset name (sloth_curated, lvf_leaderboard_v1, "
+                   "lvf_leaderboard_v2) or a wide CSV: one row per model with columns "
+                   "model, family, params_b, tokens_t [, base_family, instruct] and one "
+                   "column per benchmark (fractions in [0, 1])")
+    p.add_argument("--benchmarks", default=None,
+                   help="benchmark set (all12, leaderboard_v1, leaderboard_v2) or a "
+                   "comma-separated list (default: the dataset's own)")
+    p.add_argument("--n-skills", "-k", type=int, default=3, help="number of latent skills K (default 3)")
+    p.add_argument("--anchors", default=None,
+                   help="comma-separated anchor benchmark per skill (default: automatic)")
+    p.add_argument("--link", default="richards", choices=["richards", "logistic"])
+    p.add_argument("--out", "-o", required=True, help="run directory to write")
+    _add_sampler_args(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("predict", help="credible intervals for new models from a saved fit")
+    p.add_argument("run_dir", help="directory written by `scaling-bayes fit`")
+    p.add_argument("--models", required=True,
+                   help="CSV of new models: params_b, tokens_t, family [, model, base_family, instruct]")
+    p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", "-o", default=None, help="CSV to write (default: print)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("demo", help="fit the bundled data, forecast held-out models, draw a figure")
+    p.add_argument("--out", "-o", default="scaling_bayes_demo", help="output directory")
+    _add_sampler_args(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("evaluate", help="run Sloth's leave-family-out protocol (Dask-distributed)")
+    p.add_argument("--protocol", default="sloth", choices=["sloth"])
+    p.add_argument("--setting", default=None,
+                   choices=["leaderboard_v1", "leaderboard_v2", "all12"],
+                   help="one benchmark set (default: all three)")
+    p.add_argument("--n-train", type=int, default=None, choices=[1, 2],
+                   help="models kept in training per test family (default: both)")
+    p.add_argument("--n-skills", "-k", type=int, default=3)
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://...); default: a LocalCluster")
+    p.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    p.add_argument("--out", "-o", default="evaluation", help="output directory")
+    _add_sampler_args(p)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Inference: NUTS sampling and convergence diagnostics.
+
+Step 4 of the data flow (… → model → **inference** → prediction).
+
+:func:`sample` runs NUTS (PyMC's own sampler by default: measured fastest for models
+of this size, see ``benchmarks/fit_timing.py``) from a multi-start MAP initialisation,
+and returns an ArviZ ``DataTree``.  :func:`diagnose` computes max R-hat, min bulk/tail
+ESS and the divergence count with ArviZ and :func:`warn_on_problems` warns loudly,
+with advice, when any of them is bad.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+logger = logging.getLogger(__name__)
+
+SamplerName = Literal["pymc", "nutpie", "numpyro", "blackjax"]
+
+#: Thresholds above/below which :func:`warn_on_problems` warns.
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+class ConvergenceWarning(UserWarning):
+    """The posterior sample may not be trustworthy (R-hat, ESS or divergences)."""
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """NUTS settings.
+
+    ``init="map"`` starts every chain from the best of ``map_starts`` jittered MAP
+    optimisations (this removes chains stuck in poor local modes of the factor
+    model); ``init="jitter"`` uses PyMC's default jittered start.
+    """
+
+    chains: int = 4
+    draws: int = 500
+    tune: int = 1000
+    target_accept: float = 0.9
+    sampler: SamplerName = "pymc"
+    init: Literal["map", "jitter"] = "map"
+    map_starts: int = 4
+    cores: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence summary of a posterior sample."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    n_samples: int
+    fit_seconds: float = float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return self.max_rhat <= RHAT_MAX and self.min_ess_bulk >= ESS_MIN and self.divergences == 0
+
+    def problems(self) -> list[str]:
+        """Human-readable problems, each with advice; empty when all is well."""
+        out = []
+        if not self.max_rhat <= RHAT_MAX:
+            out.append(
+                f"max R-hat = {self.max_rhat:.3f} > {RHAT_MAX}: chains disagree (possibly "
+                "different modes). Run more tune/draws, more chains, or check the anchors."
+            )
+        if not self.min_ess_bulk >= ESS_MIN or not self.min_ess_tail >= ESS_MIN:
+            out.append(
+                f"min ESS (bulk {self.min_ess_bulk:.0f}, tail {self.min_ess_tail:.0f}) < "
+                f"{ESS_MIN}: intervals are noisy. Increase draws or chains."
+            )
+        if self.divergences:
+            out.append(
+                f"{self.divergences} divergent transitions: the posterior geometry is hard "
+                "for NUTS and estimates may be biased. Raise target_accept (e.g. 0.95) "
+                "or simplify the model."
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        status = "OK" if self.ok else "PROBLEMS"
+        return (
+            f"{status}: max R-hat {self.max_rhat:.3f}, min ESS bulk {self.min_ess_bulk:.0f} / "
+            f"tail {self.min_ess_tail:.0f}, divergences {self.divergences} "
+            f"({self.n_samples} draws)"
+        )
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (PyMC's own default halves the count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _map_start(model: pm.Model, n_starts: int, seed: int) -> dict[str, np.ndarray]:
+    """Best (highest log posterior) of ``n_starts`` jittered MAP optimisations."""
+    logp = model.compile_logp()
+    free = {v.name for v in model.value_vars}
+    best, best_lp = None, -np.inf
+    rng = np.random.default_rng(seed)
+    for _ in range(n_starts):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            point = pm.find_MAP(
+                model=model,
+                jitter=True,
+                random_seed=int(rng.integers(2**31)),
+                progressbar=False,
+                maxeval=2000,
+            )
+        lp = float(logp({k: v for k, v in point.items() if k in free}))
+        if np.isfinite(lp) and lp > best_lp:
+            best, best_lp = point, lp
+    if best is None:
+        raise RuntimeError("every MAP start failed; check the data or use init='jitter'")
+    # initial values are given on the constrained scale, keyed by variable name
+    return {rv.name: best[rv.name] for rv in model.free_RVs}
+
+
+def sample(
+    model: pm.Model,
+    config: SamplerConfig = SamplerConfig(),
+    *,
+    random_seed: int = 0,
+    progressbar: bool = True,
+) -> xr.DataTree:
+    """Run NUTS on ``model``; returns a DataTree with posterior and sample_stats."""
+    kwargs: dict[str, Any] = {}
+    if config.init == "map":
+        start = _map_start(model, config.map_starts, random_seed)
+        kwargs["initvals"] = [start] * config.chains
+        kwargs["init"] = "adapt_diag"
+    with model:
+        return pm.sample(
+            draws=config.draws,
+            tune=config.tune,
+            chains=config.chains,
+            cores=config.cores or min(config.chains, available_cores()),
+            random_seed=random_seed,
+            nuts_sampler=config.sampler,
+            target_accept=config.target_accept,
+            progressbar=progressbar,
+            compute_convergence_checks=False,
+            **kwargs,
+        )
+
+
+def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
+    """Max R-hat (rank-normalised), min bulk/tail ESS over ``var_names`` (default: every
+    posterior variable) and the number of divergent transitions."""
+    post = idata["posterior"].to_dataset()
+    if var_names is not None:
+        post = post[var_names]
+    rhat = az.rhat(post)
+    ess_bulk = az.ess(post, method="bulk")
+    ess_tail = az.ess(post, method="tail")
+
+    def _reduce(ds: xr.Dataset, fn) -> float:
+        vals = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()])
+        vals = vals[np.isfinite(vals)]
+        return float(fn(vals)) if vals.size else float("nan")
+
+    n = int(post.sizes["chain"] * post.sizes["draw"])
+    div = int(idata["sample_stats"]["diverging"].sum()) if "sample_stats" in idata else 0
+    return Diagnostics(
+        max_rhat=_reduce(rhat, np.max),
+        min_ess_bulk=_reduce(ess_bulk, np.min),
+        min_ess_tail=_reduce(ess_tail, np.min),
+        divergences=div,
+        n_samples=n,
+    )
+
+
+def warn_on_problems(diagnostics: Diagnostics) -> None:
+    """Emit one :class:`ConvergenceWarning` per problem found."""
+    for problem in diagnostics.problems():
+        warnings.warn(problem, ConvergenceWarning, stacklevel=3)

@@ -1,0 +1,169 @@
+"""Prediction: posterior-predictive scores for new models, known or unseen families.
+
+Step 5 of the data flow (… → inference → **prediction**).
+
+Everything here is labelled xarray arithmetic over the posterior draws, so a saved
+fit predicts without rebuilding or recompiling the PyMC graph.  Each new model's
+family effect ``α`` (dims ``chain, draw, model, skill``) is chosen by case:
+
+``known_variant``
+    its variant family was in training: the posterior ``alpha_variant`` (the
+    "larger model of a known family" case);
+``new_variant``
+    a new variant (e.g. a new instruct line) of a known base family: the base
+    family's posterior ``alpha_family`` + ``δ·instruct`` + ``τ ⊙ ε``;
+``new_family``
+    a wholly unseen family: a fresh ``α_f = L ε_f`` from the population, then as above.
+
+New models that share a family share one draw of its effect per posterior draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from scaling_bayes.design import FamilyStructure
+from scaling_bayes.model import link_mean
+
+CASES = ("known_variant", "new_variant", "new_family")
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def family_cases(new_models: pd.DataFrame, families: FamilyStructure) -> pd.Series:
+    """The prediction case of each new model (see module docstring), indexed by model."""
+    known_variant = new_models["family"].isin(families.variants)
+    known_family = new_models["base_family"].isin(families.families)
+    case = np.where(known_variant, CASES[0], np.where(known_family, CASES[1], CASES[2]))
+    return pd.Series(case, index=new_models.index, name="case")
+
+
+def _standard_normal(
+    rng: np.random.Generator, posterior: xr.Dataset, labels: list[str], dim: str
+) -> xr.DataArray:
+    """iid N(0, 1) draws with dims (chain, draw, <dim>, skill)."""
+    shape = (
+        posterior.sizes["chain"],
+        posterior.sizes["draw"],
+        len(labels),
+        posterior.sizes["skill"],
+    )
+    return xr.DataArray(
+        rng.standard_normal(shape),
+        dims=(*SAMPLE_DIMS, dim, "skill"),
+        coords={dim: labels, "skill": posterior["skill"].values},
+    )
+
+
+def family_effects(
+    posterior: xr.Dataset,
+    families: FamilyStructure,
+    new_models: pd.DataFrame,
+    rng: np.random.Generator,
+) -> xr.DataArray:
+    """Family effect draws ``α`` for each new model, dims (chain, draw, model, skill)."""
+    cases = family_cases(new_models, families)
+    delta, tau = posterior["instruct_offset"], posterior["variant_sd"]
+
+    # population draw of a base-family effect for every base family not seen in training
+    new_bases = sorted(set(new_models.loc[cases == "new_family", "base_family"]))
+    base_effect = posterior["alpha_family"]
+    if new_bases:
+        corr = posterior["skill_corr"] if "skill_corr" in posterior else None
+        eps = _standard_normal(rng, posterior, new_bases, "family")
+        if corr is not None:
+            chol = xr.apply_ufunc(
+                np.linalg.cholesky, corr, input_core_dims=[["skill", "skill_"]],
+                output_core_dims=[["skill", "skill_"]],
+            )
+            eps = xr.dot(chol, eps.rename(skill="skill_"), dim="skill_")
+        base_effect = xr.concat([base_effect, eps], dim="family")
+
+    # a fresh variant deviation for every variant not seen in training
+    new_variants = sorted(set(new_models.loc[cases != "known_variant", "family"]))
+    eps_v = _standard_normal(rng, posterior, new_variants, "variant")
+
+    pieces = []
+    for model, row in new_models.iterrows():
+        if cases[model] == "known_variant":
+            alpha = posterior["alpha_variant"].sel(variant=row["family"], drop=True)
+        else:
+            alpha = (
+                base_effect.sel(family=row["base_family"], drop=True)
+                + float(bool(row["instruct"])) * delta
+                + tau * eps_v.sel(variant=row["family"], drop=True)
+            )
+        pieces.append(alpha)
+    return xr.concat(pieces, dim=pd.Index(new_models.index, name="model"))
+
+
+def score_draws(
+    posterior: xr.Dataset,
+    covariates: xr.DataArray,
+    alpha: xr.DataArray,
+    floors: xr.DataArray,
+    rng: np.random.Generator,
+) -> xr.Dataset:
+    """Latent mean ``mu`` and predictive ``score`` draws, dims (chain, draw, model, benchmark).
+
+    ``covariates`` has dims (model, covariate); ``alpha`` (chain, draw, model, skill).
+    """
+    theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
+    z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"]
+    nu = posterior["nu"] if "nu" in posterior else 1.0
+    mu = link_mean(z, floors, nu).clip(1e-6, 1 - 1e-6)
+    mu = mu.transpose(*SAMPLE_DIMS, "model", "benchmark")
+    phi = posterior["phi"]
+    a, b = (mu * phi).transpose(*mu.dims), ((1 - mu) * phi).transpose(*mu.dims)
+    score = xr.DataArray(rng.beta(a.values, b.values), dims=mu.dims, coords=mu.coords)
+    return xr.Dataset({"mu": mu, "score": score})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Result of a prediction request.
+
+    Attributes
+    ----------
+    table : pd.DataFrame
+        Tidy: one row per (model, benchmark) with ``model, family, case, benchmark,
+        mean, median, lower, upper`` (posterior-predictive) and ``mu_lower, mu_upper``
+        (interval of the latent mean score, without Beta observation noise).
+    draws : xr.DataTree
+        ``predictions`` group: ``score`` and ``mu`` draws (chain, draw, model, benchmark);
+        ``constant_data`` group: the new models' covariates.
+    prob : float
+        Interval probability (equal-tailed).
+    """
+
+    table: pd.DataFrame
+    draws: xr.DataTree
+    prob: float
+
+
+def summarize(
+    draws: xr.Dataset, new_models: pd.DataFrame, cases: pd.Series, prob: float
+) -> pd.DataFrame:
+    """Tidy table of means, medians and equal-tailed ``prob`` intervals (ArviZ ``eti``)."""
+    score, mu = draws["score"], draws["mu"]
+    eti = az.eti(score, prob=prob, dim=list(SAMPLE_DIMS))
+    eti_mu = az.eti(mu, prob=prob, dim=list(SAMPLE_DIMS))
+    out = xr.Dataset(
+        {
+            "mean": score.mean(SAMPLE_DIMS),
+            "median": score.median(SAMPLE_DIMS),
+            "lower": eti.isel(ci_bound=0, drop=True),
+            "upper": eti.isel(ci_bound=1, drop=True),
+            "mu_mean": mu.mean(SAMPLE_DIMS),
+            "mu_lower": eti_mu.isel(ci_bound=0, drop=True),
+            "mu_upper": eti_mu.isel(ci_bound=1, drop=True),
+        }
+    )
+    table = out.to_dataframe().reset_index()
+    table.insert(1, "family", table["model"].map(new_models["family"]))
+    table.insert(2, "case", table["model"].map(cases))
+    return table

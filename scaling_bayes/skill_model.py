@@ -1,0 +1,287 @@
+"""``LatentSkillModel``: the user-facing model class (fit, predict, save, load).
+
+It wires the data flow together — design → PyMC graph → NUTS → diagnostics →
+posterior-predictive prediction — in the style of pymc-marketing's model classes.
+
+>>> from scaling_bayes import LatentSkillModel, load_dataset
+>>> model = LatentSkillModel(n_skills=3)
+>>> idata = model.fit(load_dataset("sloth_curated"))          # doctest: +SKIP
+>>> model.predict(new_models, prob=0.9).table                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
+from scaling_bayes.data import ScoreTable, from_wide, validate_new_models
+from scaling_bayes.design import Design, build_design
+from scaling_bayes.inference import (
+    Diagnostics,
+    SamplerConfig,
+    diagnose,
+    sample,
+    warn_on_problems,
+)
+from scaling_bayes.model import ModelConfig, Priors, build_model, resolve_anchors
+from scaling_bayes.prediction import (
+    Prediction,
+    family_cases,
+    family_effects,
+    score_draws,
+    summarize,
+)
+
+__all__ = ["LatentSkillModel", "ExtrapolationWarning", "NotFittedError"]
+
+
+class ExtrapolationWarning(UserWarning):
+    """A prediction request lies far outside the training range of params or tokens."""
+
+
+class NotFittedError(RuntimeError):
+    """The model has no posterior yet: call ``fit`` or ``load`` first."""
+
+
+def _package_version() -> str:
+    try:
+        return version("scaling-bayes")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+class LatentSkillModel:
+    """Hierarchical latent-skill scaling model (see :mod:`scaling_bayes.model`).
+
+    Parameters
+    ----------
+    n_skills : number of latent skills ``K`` (default 3; chosen by PSIS-LOO on the
+        bundled data, see ``benchmarks/choose_k.py``).
+    anchors : one anchor benchmark per skill (default: :func:`~scaling_bayes.model.choose_anchors`).
+    link : ``"richards"`` (asymmetric, default) or ``"logistic"``.
+    priors : :class:`~scaling_bayes.model.Priors` overrides.
+    sampler : :class:`~scaling_bayes.inference.SamplerConfig`.
+    registry : benchmark registry (floors, item counts); default the bundled one.
+    """
+
+    def __init__(
+        self,
+        n_skills: int = 3,
+        *,
+        anchors: tuple[str, ...] | list[str] | None = None,
+        link: str = "richards",
+        priors: Priors | None = None,
+        sampler: SamplerConfig | None = None,
+        registry: BenchmarkRegistry | None = None,
+    ) -> None:
+        self.config = ModelConfig(
+            n_skills=n_skills,
+            anchors=tuple(anchors) if anchors else None,
+            link=link,  # type: ignore[arg-type]
+            priors=priors or Priors(),
+        )
+        self.sampler = sampler or SamplerConfig()
+        self.registry = registry or default_registry()
+        self.design: Design | None = None
+        self.idata: xr.DataTree | None = None
+        self.diagnostics: Diagnostics | None = None
+        self.random_seed: int | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def build(self, data: ScoreTable) -> pm.Model:
+        """Build the design and the PyMC model for ``data`` (no sampling)."""
+        self.design = build_design(data, self.registry)
+        anchors = resolve_anchors(self.config, self.design.benchmarks)
+        self.config = replace(self.config, anchors=anchors)
+        return build_model(self.design, self.config)
+
+    def fit(
+        self,
+        data: ScoreTable,
+        *,
+        random_seed: int = 0,
+        progressbar: bool = True,
+        **sampler_overrides: Any,
+    ) -> xr.DataTree:
+        """Sample the posterior with NUTS; warns (:class:`ConvergenceWarning`) on problems.
+
+        ``sampler_overrides`` replace fields of the :class:`SamplerConfig`
+        (``chains``, ``draws``, ``tune``, ``target_accept``, ``sampler``, ``init``…).
+        Returns the DataTree (posterior, sample_stats, observed_data).
+        """
+        if sampler_overrides:
+            self.sampler = replace(self.sampler, **sampler_overrides)
+        model = self.build(data)
+        start = time.perf_counter()
+        self.idata = sample(model, self.sampler, random_seed=random_seed, progressbar=progressbar)
+        elapsed = time.perf_counter() - start
+        self.random_seed = random_seed
+        self.diagnostics = replace(diagnose(self.idata), fit_seconds=elapsed)
+        warn_on_problems(self.diagnostics)
+        return self.idata
+
+    def _require_fit(self) -> tuple[Design, xr.DataTree]:
+        if self.design is None or self.idata is None:
+            raise NotFittedError("this LatentSkillModel is not fitted: call fit(data) or load(path).")
+        return self.design, self.idata
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """Posterior draws as an xarray Dataset (chain, draw, ...)."""
+        return self._require_fit()[1]["posterior"].to_dataset()
+
+    def loo(self) -> Any:
+        """PSIS-LOO over the observed cells (ArviZ ``loo``); computes the pointwise
+        log likelihood on first use."""
+        design, idata = self._require_fit()
+        if "log_likelihood" not in idata:
+            model = build_model(design, self.config)
+            with model:
+                pm.compute_log_likelihood(idata, progressbar=False)
+        return az.loo(idata, var_name="score")
+
+    # --------------------------------------------------------------- prediction
+    def _prepare(self, new_models: pd.DataFrame | ScoreTable) -> pd.DataFrame:
+        if isinstance(new_models, ScoreTable):
+            new_models = new_models.models.reset_index()
+        return validate_new_models(new_models)
+
+    def predictive_draws(
+        self,
+        new_models: pd.DataFrame | ScoreTable,
+        *,
+        random_seed: int = 0,
+        warn_extrapolation: bool = True,
+    ) -> xr.Dataset:
+        """Draws of ``score`` (posterior predictive) and ``mu`` (latent mean),
+        dims (chain, draw, model, benchmark)."""
+        design, _ = self._require_fit()
+        models = self._prepare(new_models)
+        if warn_extrapolation:
+            far = design.transform.extrapolation(models)
+            if len(far):
+                lines = "; ".join(
+                    f"{r.model}: {r.column}={r.value:g} (training range {r.train_min:g}–{r.train_max:g})"
+                    for r in far.itertuples()
+                )
+                warnings.warn(
+                    f"extrapolating more than 2x outside the training data: {lines}. "
+                    "Predictions there rest on the translog form alone; treat them with care.",
+                    ExtrapolationWarning,
+                    stacklevel=2,
+                )
+        rng = np.random.default_rng(random_seed)
+        posterior = self.posterior
+        alpha = family_effects(posterior, design.families, models, rng)
+        return score_draws(posterior, design.transform(models), alpha, design.floors, rng)
+
+    def predict(
+        self,
+        new_models: pd.DataFrame | ScoreTable,
+        prob: float = 0.9,
+        *,
+        random_seed: int = 0,
+    ) -> Prediction:
+        """Posterior-predictive credible intervals for new models.
+
+        ``new_models`` needs ``params_b, tokens_t, family`` (+ optional ``model``,
+        ``base_family``, ``instruct``).  Returns a :class:`Prediction` whose ``table``
+        has one row per (model, benchmark): ``model, family, case, benchmark, mean,
+        median, lower, upper, mu_mean, mu_lower, mu_upper``.
+        """
+        if not 0 < prob < 1:
+            raise ValueError(f"prob={prob} must lie strictly between 0 and 1 (e.g. 0.9).")
+        design, _ = self._require_fit()
+        models = self._prepare(new_models)
+        draws = self.predictive_draws(models, random_seed=random_seed)
+        cases = family_cases(models, design.families)
+        table = summarize(draws, models, cases, prob)
+        tree = xr.DataTree.from_dict(
+            {
+                "predictions": draws,
+                "constant_data": design.transform(models).to_dataset(),
+            }
+        )
+        return Prediction(table=table, draws=tree, prob=prob)
+
+    # -------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Save to a directory: ``posterior.nc`` (netCDF DataTree), ``config.json`` and
+        ``training_data.csv``.  :meth:`load` restores a model that predicts identically."""
+        design, idata = self._require_fit()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        idata.to_netcdf(path / "posterior.nc", engine="h5netcdf")
+        table = design.data.models.join(design.data.scores)
+        table.reset_index().to_csv(path / "training_data.csv", index=False)
+        benchmarks = design.benchmarks
+        config = {
+            "scaling_bayes_version": _package_version(),
+            "model_class": type(self).__name__,
+            "model": self.config.to_dict(),
+            "sampler": self.sampler.to_dict(),
+            "random_seed": self.random_seed,
+            "dataset": design.data.name,
+            "benchmarks": benchmarks,
+            "registry": {
+                b: {"floor": self.registry.get(b).floor, "n_items": self.registry.get(b).n_items}
+                for b in benchmarks
+            },
+            "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
+        }
+        (path / "config.json").write_text(json.dumps(config, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatentSkillModel:
+        """Load a model saved with :meth:`save` (no refitting)."""
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(
+                f"{path} is not a saved fit: expected config.json and posterior.nc there "
+                "(create one with LatentSkillModel.save or `scaling-bayes fit --out`)."
+            )
+        config = json.loads((path / "config.json").read_text())
+        registry = BenchmarkRegistry()
+        for name, spec in config["registry"].items():
+            registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
+        model_cfg = ModelConfig.from_dict(config["model"])
+        self = cls(
+            n_skills=model_cfg.n_skills,
+            anchors=model_cfg.anchors,
+            link=model_cfg.link,
+            priors=model_cfg.priors,
+            sampler=SamplerConfig(**config["sampler"]),
+            registry=registry,
+        )
+        data = from_wide(
+            pd.read_csv(path / "training_data.csv"),
+            benchmarks=config["benchmarks"],
+            registry=registry,
+            name=config["dataset"],
+        )
+        self.design = build_design(data, registry)
+        self.idata = xr.open_datatree(path / "posterior.nc", engine="h5netcdf").load()
+        self.random_seed = config["random_seed"]
+        if config.get("diagnostics"):
+            self.diagnostics = Diagnostics(**config["diagnostics"])
+        return self
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.idata is not None else "not fitted"
+        return (
+            f"LatentSkillModel(n_skills={self.config.n_skills}, link={self.config.link!r}, "
+            f"anchors={self.config.anchors}, {state})"
+        )

@@ -1,0 +1,38 @@
+"""Shared fixtures: real bundled data, small enough for fast tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import pytest
+
+# keep caches out of $HOME (PyTensor compiledir, matplotlib)
+_CACHE = Path(os.environ.get("CACHE_ROOT", Path(tempfile.gettempdir()) / "scaling_bayes_test_cache"))
+os.environ.setdefault("MPLCONFIGDIR", str(_CACHE / "matplotlib"))
+os.environ.setdefault("PYTENSOR_FLAGS", f"compiledir={_CACHE / 'pytensor'}")
+
+from scaling_bayes.data import ScoreTable, load_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sloth() -> ScoreTable:
+    """The bundled Sloth data, all 12 benchmarks, rows with tokens only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return load_dataset("sloth_curated").fittable()
+
+
+@pytest.fixture(scope="session")
+def small_v2(sloth: ScoreTable) -> ScoreTable:
+    """A small real subset: leaderboard_v2 benchmarks, 12 variant families."""
+    families = [
+        "qwen2", "qwen2-instruct", "meta-llama-3", "meta-llama-3-instruct", "gemma-2",
+        "gemma-2-it", "pythia", "falcon", "yi-1.5", "yi-1.5-chat", "olmo", "smollm",
+    ]
+    models = sloth.models.index[sloth.models["family"].isin(families)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return sloth.select(benchmarks="leaderboard_v2", models=list(models)).fittable()

@@ -1,0 +1,67 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from scaling_bayes.data import load_dataset
+from scaling_bayes.design import COVARIATES, CovariateTransform, FamilyStructure, build_design
+
+
+def test_transform_standardises_training_rows(sloth):
+    t = CovariateTransform.fit(sloth.models)
+    x = t(sloth.models)
+    assert x.dims == ("model", "covariate")
+    assert list(x["covariate"].values) == list(COVARIATES)
+    np.testing.assert_allclose(x.sel(covariate="log_params").mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(x.sel(covariate="log_params").std(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(x.sel(covariate="log_tokens").std(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(
+        x.sel(covariate="log_params_x_log_tokens"),
+        x.sel(covariate="log_params") * x.sel(covariate="log_tokens"),
+    )
+
+
+def test_transform_round_trips_and_flags_extrapolation(sloth):
+    t = CovariateTransform.fit(sloth.models)
+    assert CovariateTransform.from_dict(t.to_dict()) == t
+    new = sloth.models.iloc[:2].copy()
+    new.index = ["huge", "normal"]
+    new.loc["huge", "params_b"] = sloth.models["params_b"].max() * 5
+    far = t.extrapolation(new)
+    assert list(far["model"]) == ["huge"]
+    assert far.iloc[0]["column"] == "params_b"
+
+
+def test_family_structure_nests_variants_in_base_families(sloth):
+    fam = FamilyStructure.from_models(sloth.models)
+    lookup = dict(zip(fam.variants, fam.family_of_variant))
+    assert lookup["codellama-instruct"] == "codellama" if "codellama-instruct" in lookup else True
+    assert lookup["qwen2-instruct"] == "qwen2"
+    assert lookup["dolphin-2.9.2-qwen2"] == "qwen2"
+    instruct = dict(zip(fam.variants, fam.instruct_of_variant))
+    assert instruct["qwen2-instruct"] and not instruct["qwen2"]
+    assert len(fam.variants) == sloth.models["family"].nunique()
+    idx = fam.family_index
+    assert [fam.families[i] for i in idx] == fam.family_of_variant
+
+
+def test_design_masks_missing_scores_and_clips_zeros(sloth):
+    d = build_design(sloth)
+    n_obs = int(np.isfinite(sloth.scores.to_numpy(float)).sum())
+    assert len(d.y) == n_obs < sloth.scores.size  # missing cells are left out, not imputed
+    assert np.all((d.y > 0) & (d.y < 1))
+    math = d.benchmarks.index("MATH Lvl 5")
+    zeros = (d.cell_benchmark == math) & np.isclose(
+        sloth.scores.to_numpy(float)[d.cell_model, d.cell_benchmark], 0.0
+    )
+    assert zeros.any()
+    np.testing.assert_allclose(d.y[zeros], 0.5 / 1324)
+    assert d.floors.sel(benchmark="MMLU") == 0.25
+
+
+def test_design_drops_rows_without_tokens_with_a_warning():
+    raw = load_dataset("sloth_curated")
+    with pytest.warns(UserWarning, match="mixtral"):
+        d = build_design(raw)
+    assert raw.models["tokens_t"].isna().sum() == 13
+    assert d.data.n_models == raw.n_models - 13

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from scaling_bayes.inference import (
+    ConvergenceWarning,
+    Diagnostics,
+    available_cores,
+    diagnose,
+    warn_on_problems,
+)
+
+
+def _tree(chain_offsets, diverging=0, n_draws=1000, seed=0) -> xr.DataTree:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((len(chain_offsets), n_draws, 3)) + np.array(chain_offsets)[:, None, None]
+    post = xr.Dataset({"x": (("chain", "draw", "k"), x)})
+    div = np.zeros((len(chain_offsets), n_draws), dtype=bool)
+    div.flat[:diverging] = True
+    stats = xr.Dataset({"diverging": (("chain", "draw"), div)})
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+def test_diagnose_passes_well_mixed_chains():
+    d = diagnose(_tree([0.0, 0.0, 0.0, 0.0]))
+    assert d.max_rhat < 1.01 and d.min_ess_bulk > 400 and d.divergences == 0
+    assert d.ok and d.problems() == []
+    assert d.n_samples == 4000
+
+
+def test_diagnose_flags_chains_in_different_modes_and_divergences():
+    d = diagnose(_tree([0.0, 0.0, 3.0, 3.0], diverging=7))
+    assert d.max_rhat > 1.5
+    assert d.divergences == 7
+    assert not d.ok
+    text = " ".join(d.problems())
+    assert "R-hat" in text and "divergent" in text and "ESS" in text
+
+
+def test_warn_on_problems_warns_with_advice():
+    bad = Diagnostics(max_rhat=1.2, min_ess_bulk=50, min_ess_tail=60, divergences=3, n_samples=400)
+    with pytest.warns(ConvergenceWarning) as record:
+        warn_on_problems(bad)
+    assert len(record) == 3
+    assert any("target_accept" in str(w.message) for w in record)
+    assert Diagnostics(**bad.to_dict()) == bad
+
+
+def test_available_cores_is_positive():
+    assert available_cores() >= 1

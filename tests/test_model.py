@@ -1,0 +1,77 @@
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+from scaling_bayes.benchmarks import benchmark_set
+from scaling_bayes.design import build_design
+from scaling_bayes.model import (
+    ModelConfig,
+    Priors,
+    build_model,
+    choose_anchors,
+    link_mean,
+    loading_mask,
+    resolve_anchors,
+)
+
+
+@pytest.mark.parametrize(
+    "bset, expected",
+    [
+        ("all12", ("MMLU", "GSM8K", "IFEval")),
+        ("leaderboard_v2", ("MMLU-PRO", "MATH Lvl 5", "IFEval")),
+        ("leaderboard_v1", ("MMLU", "GSM8K", "TruthfulQA")),
+    ],
+)
+def test_default_anchors_name_distinct_abilities(bset, expected):
+    assert choose_anchors(benchmark_set(bset), 3) == expected
+
+
+def test_anchor_errors_are_clear():
+    with pytest.raises(ValueError, match="lower n_skills"):
+        choose_anchors(["MMLU", "ARC"], 3)
+    with pytest.raises(ValueError, match="not in the data"):
+        resolve_anchors(ModelConfig(n_skills=1, anchors=("Nope",)), ["MMLU"])
+    with pytest.raises(ValueError, match="distinct"):
+        resolve_anchors(ModelConfig(n_skills=2, anchors=("MMLU", "MMLU")), ["MMLU", "ARC"])
+
+
+def test_loading_mask_pins_anchor_rows():
+    mask = loading_mask(["A", "B", "C", "D"], ("C", "A"))
+    np.testing.assert_array_equal(mask[2], [True, False])
+    np.testing.assert_array_equal(mask[0], [False, True])
+    assert mask[[1, 3]].all()
+
+
+def test_link_is_logistic_at_nu_one_and_matches_pytensor():
+    z = np.linspace(-5, 5, 11)
+    np.testing.assert_allclose(link_mean(z, 0.25, 1.0), 0.25 + 0.75 / (1 + np.exp(-z)))
+    nu = 2.5
+    pt_val = link_mean(pt.as_tensor(z), 0.1, nu, exp=pt.exp, softplus=pt.softplus).eval()
+    np.testing.assert_allclose(pt_val, link_mean(z, 0.1, nu), rtol=1e-10)
+    assert np.all(link_mean(z, 0.25, nu) > 0.25)
+
+
+def test_model_has_named_dims_and_finite_logp(small_v2):
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2))
+    for dim in ("model", "benchmark", "family", "variant", "skill", "covariate", "cell"):
+        assert dim in model.coords
+    assert model.named_vars_to_dims["theta"] == ("model", "skill")
+    assert model.named_vars_to_dims["loadings"] == ("benchmark", "skill")
+    assert model.named_vars_to_dims["alpha_variant"] == ("variant", "skill")
+    logp = model.compile_logp()(model.initial_point())
+    assert np.isfinite(logp)
+    assert list(model.coords["skill"]) == ["MMLU-PRO", "MATH Lvl 5"]
+
+
+def test_priors_are_overridable(small_v2):
+    design = build_design(small_v2)
+    tight = build_model(design, ModelConfig(n_skills=1, priors=Priors(log_phi_mu=2.0)))
+    default = build_model(design, ModelConfig(n_skills=1))
+    point = default.initial_point()  # log_phi = 5 everywhere
+    lp_tight = tight.compile_logp(vars=[tight["log_phi"]])(point)
+    lp_default = default.compile_logp(vars=[default["log_phi"]])(point)
+    n = len(design.benchmarks)
+    np.testing.assert_allclose(lp_default - lp_tight, n * 0.5 * 3.0**2)
+    assert ModelConfig.from_dict(ModelConfig(priors=Priors(slope_sd=3.0)).to_dict()).priors.slope_sd == 3.0

@@ -1,0 +1,103 @@
+"""Prediction maths on a hand-built posterior (no sampling needed)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from scaling_bayes.design import FamilyStructure
+from scaling_bayes.prediction import family_cases, family_effects, score_draws, summarize
+
+SKILLS = ["s1", "s2"]
+
+
+@pytest.fixture
+def families():
+    return FamilyStructure(
+        variants=["fam-a", "fam-a-chat", "fam-b"],
+        families=["fam-a", "fam-b"],
+        family_of_variant=["fam-a", "fam-a", "fam-b"],
+        instruct_of_variant=[False, True, False],
+    )
+
+
+@pytest.fixture
+def posterior():
+    rng = np.random.default_rng(1)
+    c, d = 2, 2000
+    dims = ("chain", "draw")
+    return xr.Dataset(
+        {
+            "alpha_family": (dims + ("family", "skill"), rng.normal(size=(c, d, 2, 2))),
+            "alpha_variant": (dims + ("variant", "skill"), rng.normal(size=(c, d, 3, 2))),
+            "instruct_offset": (dims + ("skill",), np.full((c, d, 2), 0.5)),
+            "variant_sd": (dims + ("skill",), np.full((c, d, 2), 0.3)),
+            "skill_corr": (dims + ("skill", "skill_"), np.broadcast_to(np.eye(2), (c, d, 2, 2)).copy()),
+            "slopes": (dims + ("covariate", "skill"), rng.normal(size=(c, d, 3, 2)) * 0.1 + 0.5),
+            "loadings": (dims + ("benchmark", "skill"), np.abs(rng.normal(size=(c, d, 2, 2)))),
+            "intercept": (dims + ("benchmark",), rng.normal(size=(c, d, 2)) * 0.1),
+            "nu": (dims + ("benchmark",), np.ones((c, d, 2))),
+            "phi": (dims + ("benchmark",), np.full((c, d, 2), 200.0)),
+        },
+        coords={"skill": SKILLS, "skill_": SKILLS, "family": ["fam-a", "fam-b"],
+                "variant": ["fam-a", "fam-a-chat", "fam-b"], "benchmark": ["B1", "B2"],
+                "covariate": ["log_params", "log_tokens", "log_params_x_log_tokens"]},
+    )
+
+
+@pytest.fixture
+def new_models():
+    return pd.DataFrame(
+        {
+            "family": ["fam-a", "fam-a-new-chat", "zeta", "zeta"],
+            "base_family": ["fam-a", "fam-a", "zeta", "zeta"],
+            "instruct": [False, True, False, False],
+            "params_b": [70.0, 7.0, 1.0, 7.0],
+            "tokens_t": [2.0, 2.0, 1.0, 1.0],
+        },
+        index=pd.Index(["a-70b", "a-chat-7b", "zeta-1b", "zeta-7b"], name="model"),
+    )
+
+
+def test_cases(new_models, families):
+    assert list(family_cases(new_models, families)) == ["known_variant", "new_variant", "new_family", "new_family"]
+
+
+def test_family_effects_by_case(posterior, families, new_models):
+    alpha = family_effects(posterior, families, new_models, np.random.default_rng(0))
+    assert alpha.dims == ("model", "chain", "draw", "skill") or set(alpha.dims) == {"model", "chain", "draw", "skill"}
+    # known variant: exactly its posterior effect
+    xr.testing.assert_allclose(
+        alpha.sel(model="a-70b", drop=True).transpose("chain", "draw", "skill"),
+        posterior["alpha_variant"].sel(variant="fam-a", drop=True),
+    )
+    # new variant: base effect + instruct offset + tau * eps -> mean offset 0.5, sd 0.3
+    dev = alpha.sel(model="a-chat-7b") - posterior["alpha_family"].sel(family="fam-a")
+    assert abs(float(dev.mean()) - 0.5) < 4 * 0.3 / np.sqrt(dev.size)
+    assert abs(float(dev.std()) - 0.3) < 0.02
+    # new family: population draw, variance 1 + tau^2, shared by both models of the family
+    z = alpha.sel(model="zeta-1b")
+    assert abs(float(z.var()) - (1 + 0.09)) < 0.1
+    xr.testing.assert_equal(alpha.sel(model="zeta-1b", drop=True), alpha.sel(model="zeta-7b", drop=True))
+
+
+def test_score_draws_respect_floors_and_dims(posterior, families, new_models):
+    rng = np.random.default_rng(0)
+    alpha = family_effects(posterior, families, new_models, rng)
+    cov = xr.DataArray(
+        np.zeros((4, 3)), dims=("model", "covariate"),
+        coords={"model": new_models.index, "covariate": posterior["covariate"].values},
+    )
+    floors = xr.DataArray([0.25, 0.0], dims="benchmark", coords={"benchmark": ["B1", "B2"]})
+    draws = score_draws(posterior, cov, alpha, floors, rng)
+    assert draws["score"].dims == ("chain", "draw", "model", "benchmark")
+    assert float(draws["mu"].sel(benchmark="B1").min()) > 0.25
+    assert float(draws["score"].min()) >= 0 and float(draws["score"].max()) <= 1
+    # predictive spread exceeds the latent mean's (Beta noise is included)
+    assert float(draws["score"].std()) > float(draws["mu"].std())
+
+    table = summarize(draws, new_models, family_cases(new_models, families), prob=0.9)
+    assert set(table.columns) >= {"model", "family", "case", "benchmark", "mean", "median", "lower", "upper", "mu_lower", "mu_upper"}
+    assert len(table) == 8
+    assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
+    assert ((table["upper"] - table["lower"]) >= (table["mu_upper"] - table["mu_lower"])).all()
