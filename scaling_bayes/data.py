@@ -667,6 +667,8 @@ def validate_new_models(
         Shape (n_new, 5), indexed by ``model``, with columns META_COLUMNS.
     """
     frame = df if isinstance(df, pd.DataFrame) else pd.DataFrame(df)
+    if "model" not in frame.columns and frame.index.name == "model":
+        frame = frame.reset_index()  # a table already indexed by model name
     frame = _apply_column_map(frame, column_map)
     if frame.empty:
         raise DataValidationError("No new models given: the table has no rows.")

@@ -196,6 +196,16 @@ class Design:
         """Variant index of each training model, shape (model,)."""
         return self.families.variant_index(self.data.models["family"])
 
+    @property
+    def variant_mean_covariates(self) -> xr.DataArray:
+        """Mean covariates of each variant's training models, dims (variant, covariate)."""
+        means = (
+            self.covariates.assign_coords(variant=("model", self.data.models["family"].to_numpy()))
+            .groupby("variant")
+            .mean()
+        )
+        return means.sel(variant=self.families.variants)
+
     def coords(self, skills: list[str]) -> dict[str, list]:
         """PyMC coords: model, benchmark, family, variant, skill, covariate, cell."""
         return {

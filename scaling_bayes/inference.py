@@ -39,9 +39,10 @@ class ConvergenceWarning(UserWarning):
 class SamplerConfig:
     """NUTS settings.
 
+    ``init="jitter"`` (default) uses PyMC's jittered start around the prior medians.
     ``init="map"`` starts every chain from the best of ``map_starts`` jittered MAP
-    optimisations (this removes chains stuck in poor local modes of the factor
-    model); ``init="jitter"`` uses PyMC's default jittered start.
+    optimisations; it helps factor models with local modes, but the joint mode of a
+    centred hierarchical model sits at zero variance, so it is not the default.
     """
 
     chains: int = 4
@@ -49,7 +50,7 @@ class SamplerConfig:
     tune: int = 1000
     target_accept: float = 0.9
     sampler: SamplerName = "pymc"
-    init: Literal["map", "jitter"] = "map"
+    init: Literal["map", "jitter"] = "jitter"
     map_starts: int = 4
     cores: int | None = None
 

@@ -8,16 +8,27 @@ For model ``i`` in variant family ``v(i)`` of base family ``f(v)``, skill ``k`` 
 benchmark ``j``::
 
     x_i          = standardised [ln N, ln D, ln N · ln D]                     (covariate)
-    L            ~ LKJCorr(K, eta)                 family-effect correlation (unit variances)
-    α_f          = L · ε_f,  ε_f ~ N(0, I)          base-family effect        (family, skill)
-    α_v          = α_f(v) + δ · instruct_v + τ ⊙ ε_v,  ε_v ~ N(0, I)           (variant, skill)
+    Σ            = diag(σ) R diag(σ),  R ~ LKJ(eta)   family-effect covariance
+    α_f          ~ MvNormal(m, Σ)                   base-family effect        (family, skill)
+    α_v          ~ Normal(α_f(v) + δ · instruct_v, τ)                         (variant, skill)
     θ_i          = Bᵀ x_i + α_v(i)                  latent skills             (model, skill)
     z_ij         = λ_jᵀ θ_i + b_j
-    μ_ij         = c_j + (1 − c_j) · sigmoid(z_ij) ^ ν_j       Richards link (ν_j = 1: logistic)
+    μ_ij         = c_j + (1 − c_j) · sigmoid(z_ij + s(ν_j)) ^ ν_j   Richards link (ν_j = 1: logistic)
     y_ij         ~ Beta(μ_ij φ_j, (1 − μ_ij) φ_j)              observed cells only
 
-``c_j`` is the benchmark's guessing floor from the registry.  Both family levels are
-non-centred.
+``c_j`` is the benchmark's guessing floor from the registry.
+
+Parameterisation
+----------------
+The data pin every model's skills tightly (hundreds of cells, Beta precisions of
+~100–600), so the family effects are *centred*: a non-centred ``α_v = α_f + τ ε_v``
+turns the well-identified sum into a thin diagonal ridge in (ε_f, ε_v) space and NUTS
+saturates its tree depth (measured: depth 10, step size 0.006).  The variant level is
+further centred *within variant*: we sample ``α̃_v = α_v + x̄_v·B`` (the variant's skill
+at its own mean covariates), which the data identify directly, and recover
+``α_v = α̃_v − x̄_v·B``.  This is a unit-Jacobian linear change of variables, so the
+model is unchanged.  The base level has unit variances, hence no scale parameter and
+no funnel.
 
 Identification
 --------------
@@ -25,13 +36,21 @@ A factor model is invariant to rotations, reflections and permutations of its sk
 left alone, NUTS chains settle in different modes (R-hat ≈ 1.8 measured).  We pin
 every one of these symmetries:
 
-* **scale** — base-family effects have unit variance (an LKJ *correlation* matrix),
-  so a skill is measured in between-family standard deviations;
-* **sign** — every loading is non-negative (more of any skill never lowers a score);
 * **rotation and permutation** — each skill ``k`` has an *anchor benchmark* that
   loads on skill ``k`` only (the LVF paper's anchors).  The default anchors name
   distinct abilities: knowledge (MMLU / MMLU-PRO), mathematical reasoning (GSM8K /
-  MATH Lvl 5) and instruction following (IFEval / TruthfulQA).
+  MATH Lvl 5) and instruction following (IFEval / TruthfulQA);
+* **location and scale** — the anchor's loading is fixed at 1 and its intercept at 0,
+  so skill ``k`` is measured on its anchor's logit scale (θ_k = 0: the anchor sits
+  midway between its floor and 1).  The population mean of the skills is a parameter
+  (``skill_mean``).  Fixing the location through zero-mean family effects instead
+  leaves every family's effect sliding together against the intercepts (posterior
+  correlations ≈ 0.96 measured).  (Fixing the scale through unit-variance family effects
+  instead leaves a curved scale ridge, θ·c with λ/c, that only ~35 families pin down;
+  NUTS then needs 2⁸–2¹⁰ leapfrog steps per draw.  Measured, see ``benchmarks/``);
+* **sign** — every loading is non-negative (more of any skill never lowers a score).
+
+``Σ = diag(σ) R diag(σ)`` with ``R ~ LKJ(eta)`` and ``σ_k ~ HalfNormal``.
 
 Priors (all overridable through :class:`Priors`) are weakly informative on the
 standardised scale; see the field docstrings.
@@ -67,19 +86,23 @@ class Priors:
 
     Attributes
     ----------
-    slope_sd : sd of the Normal prior on the covariate slopes ``B`` (one standardised
-        covariate unit moves a skill by ~1 between-family sd).
+    slope_sd : sd of the Normal prior on the covariate slopes ``B`` (logit units of the
+        anchor benchmark per standardised covariate unit; MMLU rises ~3–4 logits from
+        0.1B to 70B params, i.e. ~2 per sd of ln params).
+    family_sd : scale of the HalfNormal prior on the between-family sd of each skill.
     lkj_eta : LKJ shape for the family-effect correlation (2 = mild shrinkage to 0).
     instruct_sd : sd of the Normal prior on the instruct offset ``δ`` per skill.
     variant_sd : scale of the HalfNormal prior on the variant spread ``τ`` per skill.
-    loading_sd : scale of the HalfNormal prior on the (non-negative) loadings ``λ``.
+    loading_sd : scale of the HalfNormal prior on the free (non-negative) loadings ``λ``,
+        relative to the anchors' loading of 1.
     intercept_sd : sd of the Normal prior on benchmark intercepts ``b`` (logit scale).
     log_nu_sd : sd of the Normal(0, ·) prior on the log Richards exponent ``ln ν``.
     log_phi_mu, log_phi_sd : Normal prior on the log Beta precision ``ln φ``
         (exp(5) ≈ 150 ↔ a residual sd of ~4 pp at a 50% score).
     """
 
-    slope_sd: float = 1.0
+    slope_sd: float = 2.0
+    family_sd: float = 1.5
     lkj_eta: float = 2.0
     instruct_sd: float = 1.0
     variant_sd: float = 0.5
@@ -151,25 +174,41 @@ def resolve_anchors(config: ModelConfig, benchmarks: list[str]) -> tuple[str, ..
     return anchors
 
 
-def loading_mask(benchmarks: list[str], anchors: tuple[str, ...]) -> np.ndarray:
-    """Free-loading mask, shape (benchmark, skill): anchor ``k`` loads on skill ``k`` only."""
-    mask = np.ones((len(benchmarks), len(anchors)), dtype=bool)
-    for k, anchor in enumerate(anchors):
-        j = benchmarks.index(anchor)
-        mask[j, :] = False
-        mask[j, k] = True
-    return mask
+def loading_mask(benchmarks: list[str], anchors: tuple[str, ...], *, fixed: bool = False) -> np.ndarray:
+    """Loading masks, shape (benchmark, skill).
 
-
-def link_mean(z, floor, nu, *, exp=np.exp, softplus=None):
-    """Richards link ``c + (1 − c) · sigmoid(z)^ν``, computed as ``exp(−ν softplus(−z))``.
-
-    Works on numpy/xarray (default) and PyTensor tensors (pass ``exp=pt.exp,
-    softplus=pt.softplus``).  ``ν = 1`` gives the logistic link.
+    ``fixed=False``: the free (non-negative, sampled) loadings — every row but the anchors'.
+    ``fixed=True``: the anchor loadings, fixed at 1 — anchor ``k`` loads on skill ``k`` only.
     """
-    if softplus is None:
+    anchor = np.zeros((len(benchmarks), len(anchors)), dtype=bool)
+    for k, name in enumerate(anchors):
+        anchor[benchmarks.index(name), k] = True
+    if fixed:
+        return anchor
+    free = np.ones_like(anchor)
+    free[anchor.any(axis=1)] = False
+    return free
+
+
+def link_mean(z, floor, nu, *, backend: Literal["numpy", "pytensor"] = "numpy"):
+    """Richards link with a guessing floor, centred at its midpoint.
+
+    ``μ = c + (1 − c) · sigmoid(z + s_ν)^ν`` with ``s_ν = logit(0.5^{1/ν})``, so that
+    ``z = 0`` always maps to the midpoint ``c + (1 − c)/2`` whatever the exponent.
+    Without the shift, for ν ≫ 1 the link tends to a Gumbel curve in which ln ν and
+    the intercept are confounded (posterior correlation 0.99 measured, which forced
+    NUTS to tree depth 8–10); with it, the intercept is the midpoint's location and
+    ν only bends the curve.  ``ν = 1`` is the logistic link.  Computed in log space as
+    ``exp(−ν · softplus(−(z + s_ν)))``.  Works on numpy/xarray or PyTensor inputs.
+    """
+    if backend == "pytensor":
+        exp, log, expm1, softplus = pt.exp, pt.log, pt.expm1, pt.softplus
+    else:
+        exp, log, expm1 = np.exp, np.log, np.expm1
         softplus = lambda a: np.logaddexp(0.0, a)  # noqa: E731
-    return floor + (1.0 - floor) * exp(-nu * softplus(-z))
+    a = np.log(2.0) / nu  # −ln(0.5^{1/ν})
+    shift = -a - log(-expm1(-a))  # logit(0.5^{1/ν})
+    return floor + (1.0 - floor) * exp(-nu * softplus(-(z + shift)))
 
 
 def build_model(design: Design, config: ModelConfig) -> pm.Model:
@@ -186,6 +225,7 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     anchors = resolve_anchors(config, benchmarks)
     skills = list(anchors)
     K = config.n_skills
+    anchor_rows = loading_mask(benchmarks, anchors, fixed=True)
     mask = loading_mask(benchmarks, anchors)
     fam = design.families
     instruct_v = np.asarray(fam.instruct_of_variant, dtype=float)
@@ -194,31 +234,51 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         X = pm.Data("covariates", design.covariates.to_numpy(), dims=("model", "covariate"))
         slopes = pm.Normal("slopes", 0.0, p.slope_sd, dims=("covariate", "skill"))
 
+        # base families, centred (the data identify each family's skills well)
+        skill_mean = pm.Normal("skill_mean", 0.0, p.intercept_sd, dims="skill")
         if K > 1:
-            chol = pm.LKJCorr("family_chol", n=K, eta=p.lkj_eta)
-            pm.Deterministic("skill_corr", chol @ chol.T, dims=("skill", "skill_"))
+            chol, corr, family_sd = pm.LKJCholeskyCov(
+                "family_chol",
+                n=K,
+                eta=p.lkj_eta,
+                sd_dist=pm.HalfNormal.dist(p.family_sd, shape=K),
+                compute_corr=True,
+            )
+            pm.Deterministic("skill_corr", corr, dims=("skill", "skill_"))
+            pm.Deterministic("family_sd", family_sd, dims="skill")
+            alpha_f = pm.MvNormal(
+                "alpha_family", mu=skill_mean, chol=chol, dims=("family", "skill")
+            )
         else:
-            chol = pt.ones((1, 1))
-        eps_f = pm.Normal("alpha_family_raw", 0.0, 1.0, dims=("family", "skill"))
-        alpha_f = pm.Deterministic("alpha_family", eps_f @ chol.T, dims=("family", "skill"))
-
+            family_sd = pm.HalfNormal("family_sd", p.family_sd, dims="skill")
+            alpha_f = pm.Normal("alpha_family", skill_mean, family_sd, dims=("family", "skill"))
         delta = pm.Normal("instruct_offset", 0.0, p.instruct_sd, dims="skill")
         tau = pm.HalfNormal("variant_sd", p.variant_sd, dims="skill")
-        eps_v = pm.Normal("alpha_variant_raw", 0.0, 1.0, dims=("variant", "skill"))
-        alpha_v = pm.Deterministic(
-            "alpha_variant",
-            alpha_f[fam.family_index] + instruct_v[:, None] * delta + tau * eps_v,
+        # variants, centred *within variant*: a variant's skill at its own mean covariates,
+        # alpha_centre_v = alpha_v + xbar_v·B, is what the data pin down, so sampling it
+        # (rather than alpha_v) removes the posterior correlation between the variant
+        # effects and the slopes.  alpha_v ~ N(alpha_f + δ·instruct, τ) is unchanged.
+        xbar = design.variant_mean_covariates.to_numpy()
+        alpha_c = pm.Normal(
+            "alpha_variant_centre",
+            mu=alpha_f[fam.family_index] + instruct_v[:, None] * delta + xbar @ slopes,
+            sigma=tau,
             dims=("variant", "skill"),
         )
+        pm.Deterministic("alpha_variant", alpha_c - xbar @ slopes, dims=("variant", "skill"))
+        v = design.model_variant_index
         theta = pm.Deterministic(
-            "theta", X @ slopes + alpha_v[design.model_variant_index], dims=("model", "skill")
+            "theta", (X - xbar[v]) @ slopes + alpha_c[v], dims=("model", "skill")
         )
 
         free = pm.HalfNormal("loadings_free", p.loading_sd, shape=int(mask.sum()))
-        loadings = pt.zeros(mask.shape)
+        loadings = pt.as_tensor(anchor_rows.astype(float))  # anchor loadings fixed at 1
         loadings = pt.set_subtensor(loadings[np.nonzero(mask)], free)
         loadings = pm.Deterministic("loadings", loadings, dims=("benchmark", "skill"))
-        intercept = pm.Normal("intercept", 0.0, p.intercept_sd, dims="benchmark")
+        is_anchor = anchor_rows.any(axis=1)
+        intercept_free = pm.Normal("intercept_free", 0.0, p.intercept_sd, shape=int((~is_anchor).sum()))
+        intercept = pt.set_subtensor(pt.zeros(len(benchmarks))[np.nonzero(~is_anchor)], intercept_free)
+        intercept = pm.Deterministic("intercept", intercept, dims="benchmark")
         if config.link == "richards":
             log_nu = pm.Normal("log_nu", 0.0, p.log_nu_sd, dims="benchmark")
             nu = pm.Deterministic("nu", pt.exp(log_nu), dims="benchmark")
@@ -229,11 +289,11 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         log_phi = pm.Normal("log_phi", p.log_phi_mu, p.log_phi_sd, dims="benchmark")
         phi = pm.Deterministic("phi", pt.exp(log_phi), dims="benchmark")
 
+        # latent mean of every (model, benchmark) pair, then gather the observed cells
+        z = theta @ loadings.T + intercept
+        mu_all = link_mean(z, design.floors.to_numpy(), nu, backend="pytensor")
         m, j = design.cell_model, design.cell_benchmark
-        z = (theta[m] * loadings[j]).sum(axis=-1) + intercept[j]
-        floors = design.floors.to_numpy()[j]
-        mu = link_mean(z, floors, nu[j], exp=pt.exp, softplus=pt.softplus)
-        mu = pt.clip(mu, 1e-6, 1.0 - 1e-6)
+        mu = pt.clip(mu_all[m, j], 1e-6, 1.0 - 1e-6)
         pm.Beta(
             "score", alpha=mu * phi[j], beta=(1.0 - mu) * phi[j], observed=design.y, dims="cell"
         )

@@ -13,7 +13,8 @@ family effect ``α`` (dims ``chain, draw, model, skill``) is chosen by case:
     a new variant (e.g. a new instruct line) of a known base family: the base
     family's posterior ``alpha_family`` + ``δ·instruct`` + ``τ ⊙ ε``;
 ``new_family``
-    a wholly unseen family: a fresh ``α_f = L ε_f`` from the population, then as above.
+    a wholly unseen family: a fresh ``α_f ~ MvNormal(m, Σ)`` from the population,
+    then as above.
 
 New models that share a family share one draw of its effect per posterior draw.
 """
@@ -69,19 +70,19 @@ def family_effects(
     cases = family_cases(new_models, families)
     delta, tau = posterior["instruct_offset"], posterior["variant_sd"]
 
-    # population draw of a base-family effect for every base family not seen in training
+    # population draw α_f ~ MvNormal(skill_mean, diag(σ) R diag(σ)) for every unseen base family
     new_bases = sorted(set(new_models.loc[cases == "new_family", "base_family"]))
     base_effect = posterior["alpha_family"]
     if new_bases:
-        corr = posterior["skill_corr"] if "skill_corr" in posterior else None
         eps = _standard_normal(rng, posterior, new_bases, "family")
-        if corr is not None:
+        if "skill_corr" in posterior:
             chol = xr.apply_ufunc(
-                np.linalg.cholesky, corr, input_core_dims=[["skill", "skill_"]],
+                np.linalg.cholesky, posterior["skill_corr"], input_core_dims=[["skill", "skill_"]],
                 output_core_dims=[["skill", "skill_"]],
             )
             eps = xr.dot(chol, eps.rename(skill="skill_"), dim="skill_")
-        base_effect = xr.concat([base_effect, eps], dim="family")
+        fresh = posterior["skill_mean"] + posterior["family_sd"] * eps
+        base_effect = xr.concat([base_effect, fresh.transpose(*base_effect.dims)], dim="family")
 
     # a fresh variant deviation for every variant not seen in training
     new_variants = sorted(set(new_models.loc[cases != "known_variant", "family"]))

@@ -37,19 +37,26 @@ def test_anchor_errors_are_clear():
 
 
 def test_loading_mask_pins_anchor_rows():
-    mask = loading_mask(["A", "B", "C", "D"], ("C", "A"))
-    np.testing.assert_array_equal(mask[2], [True, False])
-    np.testing.assert_array_equal(mask[0], [False, True])
-    assert mask[[1, 3]].all()
+    fixed = loading_mask(["A", "B", "C", "D"], ("C", "A"), fixed=True)
+    free = loading_mask(["A", "B", "C", "D"], ("C", "A"))
+    np.testing.assert_array_equal(fixed[2], [True, False])  # anchor C: skill 0 only
+    np.testing.assert_array_equal(fixed[0], [False, True])
+    assert fixed.sum() == 2
+    assert not free[[0, 2]].any() and free[[1, 3]].all()
 
 
 def test_link_is_logistic_at_nu_one_and_matches_pytensor():
     z = np.linspace(-5, 5, 11)
     np.testing.assert_allclose(link_mean(z, 0.25, 1.0), 0.25 + 0.75 / (1 + np.exp(-z)))
-    nu = 2.5
-    pt_val = link_mean(pt.as_tensor(z), 0.1, nu, exp=pt.exp, softplus=pt.softplus).eval()
-    np.testing.assert_allclose(pt_val, link_mean(z, 0.1, nu), rtol=1e-10)
-    assert np.all(link_mean(z, 0.25, nu) > 0.25)
+    for nu in (0.5, 2.5, 8.0):
+        pt_val = link_mean(pt.as_tensor(z), 0.1, nu, backend="pytensor").eval()
+        np.testing.assert_allclose(pt_val, link_mean(z, 0.1, nu), rtol=1e-10)
+        assert np.all(link_mean(z, 0.25, nu) > 0.25)
+        # z = 0 is the midpoint between floor and 1 whatever the exponent
+        np.testing.assert_allclose(link_mean(0.0, 0.25, nu), 0.625)
+        # and it is the Richards curve c + (1-c) sigmoid(z + s)^nu
+        s = np.log(0.5 ** (1 / nu) / (1 - 0.5 ** (1 / nu)))
+        np.testing.assert_allclose(link_mean(z, 0.1, nu), 0.1 + 0.9 / (1 + np.exp(-(z + s))) ** nu)
 
 
 def test_model_has_named_dims_and_finite_logp(small_v2):

@@ -1,0 +1,55 @@
+"""Sloth's leave-family-out protocol, metrics and a Dask-distributed evaluation runner.
+
+- :mod:`.protocol`: :class:`Fold`, :data:`SETTINGS`, :func:`sloth_folds` (the splits).
+- :mod:`.reference`: the Sloth paper's per-model errors and their family-macro aggregation.
+- :mod:`.metrics`: accuracy (family-macro / pooled MAE), calibration (interval coverage and
+  width, CRPS), the side-by-side comparison with Sloth and paired win rates.
+- :mod:`.runner`: :func:`run_protocol` fits a forecaster on every fold (Dask distributed,
+  cached per fold) and writes predictions, metrics, diagnostics and a markdown summary.
+"""
+
+from .metrics import (
+    DEFAULT_PROBS,
+    PREDICTION_COLUMNS,
+    compare_with_sloth,
+    compute_metrics,
+    metrics_markdown,
+    paired_win_rates,
+    summarize_draws,
+)
+from .protocol import SETTINGS, Fold, Setting, SlothProtocol, fold_split, load_protocol, sloth_folds
+from .reference import (
+    load_reference_errors,
+    sloth_best_k,
+    sloth_headline_table,
+    sloth_method,
+    sloth_reference_table,
+)
+from .runner import EvaluationResult, FoldEvaluationError, Forecaster, evaluate_fold, run_protocol
+
+__all__ = [
+    "DEFAULT_PROBS",
+    "PREDICTION_COLUMNS",
+    "SETTINGS",
+    "EvaluationResult",
+    "Fold",
+    "FoldEvaluationError",
+    "Forecaster",
+    "Setting",
+    "SlothProtocol",
+    "compare_with_sloth",
+    "compute_metrics",
+    "evaluate_fold",
+    "fold_split",
+    "load_protocol",
+    "load_reference_errors",
+    "metrics_markdown",
+    "paired_win_rates",
+    "run_protocol",
+    "sloth_best_k",
+    "sloth_folds",
+    "sloth_headline_table",
+    "sloth_method",
+    "sloth_reference_table",
+    "summarize_draws",
+]

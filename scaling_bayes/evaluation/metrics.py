@@ -1,0 +1,515 @@
+"""Accuracy and calibration metrics of probabilistic forecasts under the Sloth protocol.
+
+All inputs and outputs are fractions (scores in [0, 1]); the markdown summary shows
+percentage points. A *predictions* table is long, one row per (setting, test model, benchmark),
+with the columns :data:`PREDICTION_COLUMNS` (``lower_XX`` / ``upper_XX`` for each interval
+probability ``XX`` in percent).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import scoringrules as sr
+import xarray as xr
+
+from ._aggregate import AVERAGE, SETTING_KEYS, family_macro, family_macro_average
+from .protocol import SETTINGS, load_protocol
+from .reference import (
+    FLOPS_FAMILY_METHOD,
+    FLOPS_SHARED_METHOD,
+    REFERENCE_KEYS,
+    SLOTH_KS,
+    load_reference_errors,
+    pca_method,
+    sloth_method,
+)
+
+__all__ = [
+    "DEFAULT_PROBS",
+    "PREDICTION_COLUMNS",
+    "compare_with_sloth",
+    "compute_metrics",
+    "interval_probs",
+    "metrics_markdown",
+    "paired_win_rates",
+    "summarize_draws",
+]
+
+#: Central interval probabilities reported by default.
+DEFAULT_PROBS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+SAMPLE_DIMS: tuple[str, str] = ("chain", "draw")
+
+
+def _pct(prob: float) -> str:
+    return f"{prob * 100:g}"
+
+
+def _interval_columns(probs: Sequence[float]) -> list[str]:
+    return [f"{side}_{_pct(p)}" for p in probs for side in ("lower", "upper")]
+
+
+#: Columns of a predictions table (with the default interval probabilities).
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "benchmark_set",
+    "n_train_per_family",
+    "test_group",
+    "model",
+    "family2",
+    "benchmark",
+    "observed",
+    "mean",
+    "median",
+    *_interval_columns(DEFAULT_PROBS),
+    "crps",
+)
+
+
+def interval_probs(predictions: pd.DataFrame) -> tuple[float, ...]:
+    """Interval probabilities present in a predictions table (from its ``lower_XX`` columns).
+
+    Returns
+    -------
+    tuple of float
+        Sorted, e.g. ``(0.5, 0.8, 0.9, 0.95)``.
+    """
+    found = []
+    for col in predictions.columns:
+        match = re.fullmatch(r"lower_(\d+(?:\.\d+)?)", str(col))
+        if match and f"upper_{match.group(1)}" in predictions.columns:
+            found.append(float(match.group(1)) / 100)
+    return tuple(sorted(found))
+
+
+# ---------------------------------------------------------------------------------------------
+# draws -> per-(model, benchmark) summaries
+# ---------------------------------------------------------------------------------------------
+def summarize_draws(
+    draws: xr.DataArray,
+    observed: pd.DataFrame | xr.DataArray,
+    probs: Sequence[float] = DEFAULT_PROBS,
+    *,
+    crps_estimator: str = "qd",
+) -> pd.DataFrame:
+    """Summarise posterior-predictive draws against observed scores.
+
+    Parameters
+    ----------
+    draws : xr.DataArray
+        Predictive draws with dims ``("chain", "draw", "model", "benchmark")`` (any order).
+    observed : DataFrame or xr.DataArray
+        Observed scores, shape (model, benchmark); a DataFrame is indexed by model with one
+        column per benchmark. Aligned to the draws' coordinates (missing -> NaN).
+    probs : sequence of float
+        Central (equal-tailed) interval probabilities, computed with :func:`arviz.eti`.
+    crps_estimator : str
+        Estimator of :func:`scoringrules.crps_ensemble`; the ensemble is all chain x draw
+        samples. The default ``"qd"`` is the exact CRPS of the empirical distribution of the
+        draws (= the energy form ``E|X - y| - E|X - X'| / 2``), in O(m log m); ``"fair"``
+        / ``"pwm"`` give the unbiased variant.
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, benchmark) with columns ``model, benchmark, observed, mean,
+        median, lower_XX, upper_XX, ..., crps``.
+    """
+    expected = {*SAMPLE_DIMS, "model", "benchmark"}
+    if set(draws.dims) != expected:
+        raise ValueError(f"draws must have dims {sorted(expected)}, got {draws.dims}")
+    draws = draws.transpose(*SAMPLE_DIMS, "model", "benchmark")
+    if isinstance(observed, pd.DataFrame):
+        observed = xr.DataArray(
+            observed.to_numpy(dtype=float),
+            dims=("model", "benchmark"),
+            coords={"model": observed.index.to_numpy(), "benchmark": observed.columns.to_numpy()},
+        )
+    observed = observed.reindex(model=draws["model"].values, benchmark=draws["benchmark"].values)
+
+    out = xr.Dataset(
+        {
+            "observed": observed,
+            "mean": draws.mean(SAMPLE_DIMS),
+            "median": draws.median(SAMPLE_DIMS),
+        }
+    )
+    for p in probs:
+        eti = az.eti(draws, prob=p, dim=list(SAMPLE_DIMS))
+        out[f"lower_{_pct(p)}"] = eti.sel(ci_bound="lower", drop=True)
+        out[f"upper_{_pct(p)}"] = eti.sel(ci_bound="upper", drop=True)
+    ensemble = draws.stack(sample=SAMPLE_DIMS).transpose("model", "benchmark", "sample")
+    crps = sr.crps_ensemble(observed.values, ensemble.values, m_axis=-1, estimator=crps_estimator)
+    out["crps"] = (("model", "benchmark"), np.asarray(crps, dtype=float))
+    columns = ["observed", "mean", "median", *_interval_columns(probs), "crps"]
+    return out.to_dataframe()[columns].reset_index()
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics per setting
+# ---------------------------------------------------------------------------------------------
+def _setting_order(frame: pd.DataFrame) -> list[tuple[str, int]]:
+    present = list(dict.fromkeys(zip(frame["benchmark_set"], frame["n_train_per_family"].astype(int))))
+    known = [tuple(s) for s in SETTINGS if tuple(s) in present]
+    return known + [s for s in present if s not in known]
+
+
+def _ordered_index(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Reorder a ``(benchmark_set, n, benchmark)``-indexed table: SETTINGS order, protocol order."""
+    sets = load_protocol().benchmark_sets
+    index = table.index.to_frame(index=False)
+    rows = []
+    for bset, n in _setting_order(frame):
+        mask = (index["benchmark_set"] == bset) & (index["n_train_per_family"] == n)
+        present = set(index.loc[mask, "benchmark"])
+        ordered = [b for b in sets.get(bset, ()) if b in present]
+        ordered += sorted(present - set(ordered) - {AVERAGE})
+        rows += [(bset, n, b) for b in [*ordered, AVERAGE] if b in present]
+    return table.reindex(pd.MultiIndex.from_tuples(rows, names=[*SETTING_KEYS, "benchmark"]))
+
+
+def _with_derived(predictions: pd.DataFrame, probs: Sequence[float]) -> pd.DataFrame:
+    frame = predictions[predictions["observed"].notna()].copy()  # unobserved cells are not scored
+    frame["n_train_per_family"] = frame["n_train_per_family"].astype(int)
+    frame["abs_error"] = (frame["mean"] - frame["observed"]).abs()
+    for p in probs:
+        lo, hi = frame[f"lower_{_pct(p)}"], frame[f"upper_{_pct(p)}"]
+        frame[f"coverage_{_pct(p)}"] = ((frame["observed"] >= lo) & (frame["observed"] <= hi)).astype(float)
+        frame[f"width_{_pct(p)}"] = hi - lo
+    return frame
+
+
+def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = None) -> pd.DataFrame:
+    """Accuracy and calibration per setting and benchmark.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Long predictions table (see :data:`PREDICTION_COLUMNS`).
+    probs : sequence of float, optional
+        Interval probabilities to evaluate (default: all found in the table).
+
+    Returns
+    -------
+    DataFrame
+        Index ``(benchmark_set, n_train_per_family, benchmark)``; per setting one row per
+        benchmark plus an ``"Average"`` row. Columns:
+
+        - ``mae_family_macro``: |posterior mean - observed| averaged over models within a test
+          group, then over groups (the paper's number); the Average row is the mean over
+          benchmarks.
+        - ``mae_pooled``: plain mean over all rows.
+        - ``crps_family_macro``, ``crps_pooled``: the same for the CRPS.
+        - ``coverage_XX``: fraction of rows whose observed score lies in the XX% interval
+          (pooled over rows; on the Average row pooled over all benchmarks).
+        - ``width_XX``: mean width of the XX% interval (pooled).
+        - ``n_rows``, ``n_models``, ``n_groups``.
+    """
+    probs = interval_probs(predictions) if probs is None else tuple(probs)
+    frame = _with_derived(predictions, probs)
+    keys = list(SETTING_KEYS)
+
+    macro = family_macro(frame, ["abs_error", "crps"]).rename(
+        columns={"abs_error": "mae_family_macro", "crps": "crps_family_macro"}
+    )
+    macro_avg = family_macro_average(macro)
+
+    agg = {
+        "mae_pooled": ("abs_error", "mean"),
+        "crps_pooled": ("crps", "mean"),
+        **{f"coverage_{_pct(p)}": (f"coverage_{_pct(p)}", "mean") for p in probs},
+        **{f"width_{_pct(p)}": (f"width_{_pct(p)}", "mean") for p in probs},
+        "n_rows": ("model", "size"),
+        "n_models": ("model", "nunique"),
+        "n_groups": ("test_group", "nunique"),
+    }
+    pooled = frame.groupby([*keys, "benchmark"], sort=False).agg(**agg)
+    pooled_avg = frame.groupby(keys, sort=False).agg(**agg)
+
+    per_bm = macro.join(pooled)
+    average = macro_avg.join(pooled_avg).assign(benchmark=AVERAGE).set_index("benchmark", append=True)
+    table = _ordered_index(frame, pd.concat([per_bm, average]))
+    for col in ("n_rows", "n_models", "n_groups"):
+        table[col] = table[col].astype(int)
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison with Sloth's reference errors
+# ---------------------------------------------------------------------------------------------
+def _comparison_methods(ks: Sequence[int]) -> dict[str, str]:
+    """Output column -> reference method name."""
+    return {
+        **{f"sloth_K={k}": sloth_method(k) for k in ks},
+        "flops_family_intercept": FLOPS_FAMILY_METHOD,
+        "flops_shared": FLOPS_SHARED_METHOD,
+        **{f"pca_d={k}": pca_method(k) for k in ks},
+    }
+
+
+def _matched(
+    predictions: pd.DataFrame, reference: pd.DataFrame | None, ks: Sequence[int]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Join our absolute errors with the reference methods' on REFERENCE_KEYS.
+
+    Returns (matched wide frame, reference wide frame, best K per setting on matched rows).
+    """
+    methods = _comparison_methods(ks)
+    reference = load_reference_errors(methods.values()) if reference is None else reference
+    reference = reference[reference["method"].isin(list(methods.values()))].copy()
+    reference["n_train_per_family"] = reference["n_train_per_family"].astype(int)
+    wide = reference.pivot_table(index=list(REFERENCE_KEYS), columns="method", values="abs_error", aggfunc="first")
+    wide = wide.rename(columns={v: k for k, v in methods.items()}).reindex(columns=list(methods))
+
+    ours = _with_derived(predictions, ())
+    ours = ours.set_index(list(REFERENCE_KEYS))[["family2", "abs_error"]].rename(columns={"abs_error": "ours"})
+    if not ours.index.is_unique:
+        raise ValueError("predictions have duplicate (setting, test_group, model, benchmark) rows")
+    matched = ours.join(wide, how="inner").reset_index()
+
+    sloth_cols = [f"sloth_K={k}" for k in ks]
+    avg = family_macro_average(family_macro(matched, sloth_cols))
+    if matched.empty:
+        best_k = pd.Series(dtype=int, name="sloth_best_k")
+        matched["sloth_best"] = pd.Series(dtype=float)
+    else:
+        best_k = avg.idxmin(axis=1).str.removeprefix("sloth_K=").astype(int).rename("sloth_best_k")
+        row_k = best_k.reindex(pd.MultiIndex.from_frame(matched[list(SETTING_KEYS)])).to_numpy()
+        col_pos = pd.Series(row_k).map({k: i for i, k in enumerate(ks)}).to_numpy(dtype=int)
+        matched["sloth_best"] = matched[sloth_cols].to_numpy()[np.arange(len(matched)), col_pos]
+    matched["win"] = (matched["ours"] < matched["sloth_best"]).astype(float)
+    return matched, wide.reset_index(), best_k
+
+
+def compare_with_sloth(
+    predictions: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    ks: Sequence[int] = SLOTH_KS,
+) -> pd.DataFrame:
+    """Side-by-side family-macro MAE of our posterior means and Sloth's reference methods.
+
+    Rows are joined on ``(benchmark_set, n_train_per_family, test_group, model, benchmark)``
+    and every method is aggregated on the *matched* rows only.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Long predictions table (see :data:`PREDICTION_COLUMNS`).
+    reference : DataFrame, optional
+        Reference errors (default: bundled, see :func:`load_reference_errors`).
+    ks : sequence of int
+        Numbers of skills / PCA components to report.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(benchmark_set, n_train_per_family, benchmark)`` with an ``"Average"`` row per
+        setting. Columns: ``ours``, ``sloth_best`` (Sloth at ``sloth_best_k``, the K with the
+        lowest Average on the matched rows), ``sloth_best_k``, ``sloth_K=k``,
+        ``flops_family_intercept``, ``flops_shared``, ``pca_d=k`` (fractions),
+        ``win_rate_vs_sloth_best`` (fraction of matched (model, benchmark) pairs where our
+        absolute error is strictly smaller), ``n_matched``, ``n_predictions``, ``n_reference``.
+    """
+    matched, wide, best_k = _matched(predictions, reference, ks)
+    value_cols = ["ours", "sloth_best", *_comparison_methods(ks)]
+    keys = list(SETTING_KEYS)
+    frame = predictions.assign(n_train_per_family=predictions["n_train_per_family"].astype(int))
+
+    macro = family_macro(matched, value_cols)
+    per_bm = macro.join(matched.groupby([*keys, "benchmark"]).agg(win_rate_vs_sloth_best=("win", "mean")))
+    average = family_macro_average(macro).join(matched.groupby(keys).agg(win_rate_vs_sloth_best=("win", "mean")))
+    average = average.assign(benchmark=AVERAGE).set_index("benchmark", append=True)
+    table = pd.concat([per_bm, average])
+
+    counts = {
+        "n_matched": matched,
+        "n_predictions": frame,
+        "n_reference": wide.dropna(subset=[f"sloth_K={ks[0]}"]),
+    }
+    for name, source in counts.items():
+        per = source.groupby([*keys, "benchmark"]).size()
+        tot = source.groupby(keys).size().to_frame("n").assign(benchmark=AVERAGE).set_index("benchmark", append=True)
+        table = table.join(pd.concat([per, tot["n"]]).rename(name), how="outer")
+
+    table = _ordered_index(frame, table)
+    table.insert(2, "sloth_best_k", best_k.reindex(table.index.droplevel("benchmark")).to_numpy())
+    for name in counts:
+        table[name] = table[name].fillna(0).astype(int)
+    return table[["ours", "sloth_best", "sloth_best_k", *_comparison_methods(ks), "win_rate_vs_sloth_best", *counts]]
+
+
+def paired_win_rates(
+    predictions: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    ks: Sequence[int] = SLOTH_KS,
+) -> pd.DataFrame:
+    """Per-model paired comparison with Sloth at its best K.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Long predictions table.
+    reference : DataFrame, optional
+        Reference errors (default: bundled).
+    ks : sequence of int
+        Candidate numbers of skills for the best K (chosen per setting on the matched rows).
+
+    Returns
+    -------
+    DataFrame
+        One row per (setting, test_group, model) with columns ``family2, n_pairs, wins,
+        win_rate`` (fraction of benchmarks where our absolute error < Sloth's), ``mae_ours``,
+        ``mae_sloth_best`` (means over the model's benchmarks) and ``sloth_best_k``.
+    """
+    matched, _, best_k = _matched(predictions, reference, ks)
+    keys = [*SETTING_KEYS, "test_group", "model", "family2"]
+    table = matched.groupby(keys, sort=False).agg(
+        n_pairs=("win", "size"),
+        wins=("win", "sum"),
+        win_rate=("win", "mean"),
+        mae_ours=("ours", "mean"),
+        mae_sloth_best=("sloth_best", "mean"),
+    )
+    table["wins"] = table["wins"].astype(int)
+    table = table.reset_index()
+    table["sloth_best_k"] = best_k.reindex(pd.MultiIndex.from_frame(table[list(SETTING_KEYS)])).to_numpy()
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# markdown
+# ---------------------------------------------------------------------------------------------
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: float, scale: float = 100.0, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value * scale:.{digits}f}"
+
+
+def metrics_markdown(
+    metrics: pd.DataFrame,
+    comparison: pd.DataFrame | None = None,
+    diagnostics: pd.DataFrame | None = None,
+    *,
+    title: str = "Leave-family-out evaluation (Sloth protocol)",
+    digits: int = 1,
+) -> str:
+    """Render metrics (and optionally the Sloth comparison and sampler diagnostics) as markdown.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        Output of :func:`compute_metrics`.
+    comparison : DataFrame, optional
+        Output of :func:`compare_with_sloth`.
+    diagnostics : DataFrame, optional
+        Per-fold diagnostics (columns ``benchmark_set, n_train_per_family, max_rhat,
+        min_ess_bulk, divergences, fit_seconds``).
+    title : str
+    digits : int
+        Decimals of percentage-point numbers.
+
+    Returns
+    -------
+    str
+        Markdown document. MAE/CRPS/widths in percentage points, coverage in percent.
+    """
+    probs = sorted(
+        float(c.removeprefix("coverage_")) / 100 for c in metrics.columns if str(c).startswith("coverage_")
+    )
+    averages = metrics.xs(AVERAGE, level="benchmark")
+    parts = [f"# {title}", ""]
+
+    if comparison is not None and len(comparison):
+        comp = comparison.xs(AVERAGE, level="benchmark")
+        ks = [int(c.removeprefix("sloth_K=")) for c in comp.columns if str(c).startswith("sloth_K=")]
+        header = [
+            "setting", "ours", "Sloth best (K)", *[f"Sloth K={k}" for k in ks],
+            "FLOPs + family intercept", "shared FLOPs law", "PCA d=2", "win rate vs Sloth best", "matched rows",
+        ]
+        rows = []
+        for (bset, n), row in comp.iterrows():
+            k = row["sloth_best_k"]
+            rows.append([
+                f"{bset}, n={n}", _fmt(row["ours"], digits=digits),
+                f"{_fmt(row['sloth_best'], digits=digits)} (K={int(k)})" if not pd.isna(k) else "–",
+                *[_fmt(row[f"sloth_K={k_}"], digits=digits) for k_ in ks],
+                _fmt(row["flops_family_intercept"], digits=digits), _fmt(row["flops_shared"], digits=digits),
+                _fmt(row.get("pca_d=2", np.nan), digits=digits),
+                f"{_fmt(row['win_rate_vs_sloth_best'], digits=0)}%",
+                f"{int(row['n_matched'])}/{int(row['n_predictions'])}",
+            ])
+        parts += [
+            "## Accuracy vs Sloth (family-macro MAE of the posterior mean, pp)",
+            "",
+            "All methods aggregated on the same matched (model, benchmark) rows. Win rate: share of "
+            "matched (model, benchmark) pairs where our absolute error is strictly smaller than Sloth's "
+            "at its best K.",
+            "",
+            _md_table(header, rows),
+            "",
+        ]
+
+    header = [
+        "setting", "MAE family-macro", "MAE pooled", "CRPS",
+        *[f"cov {_pct(p)}%" for p in probs], *[f"width {_pct(p)}%" for p in probs], "test models",
+    ]
+    rows = [
+        [
+            f"{bset}, n={n}", _fmt(r["mae_family_macro"], digits=digits), _fmt(r["mae_pooled"], digits=digits),
+            _fmt(r["crps_pooled"], digits=digits + 1),
+            *[_fmt(r[f"coverage_{_pct(p)}"], digits=0) for p in probs],
+            *[_fmt(r[f"width_{_pct(p)}"], digits=digits) for p in probs],
+            str(int(r["n_models"])),
+        ]
+        for (bset, n), r in averages.iterrows()
+    ]
+    parts += [
+        "## Calibration (pooled over test models and benchmarks)",
+        "",
+        "Coverage: % of observed scores inside the central posterior-predictive interval "
+        "(nominal level in the header). MAE, CRPS and widths in pp.",
+        "",
+        _md_table(header, rows),
+        "",
+    ]
+
+    header = ["setting", "benchmark", "MAE ours", *(["MAE Sloth best"] if comparison is not None else []),
+              "CRPS", *[f"cov {_pct(p)}%" for p in probs]]
+    rows = []
+    for (bset, n, bench), r in metrics.iterrows():
+        if bench == AVERAGE:
+            continue
+        extra = []
+        if comparison is not None:
+            key = (bset, n, bench)
+            extra = [_fmt(comparison.loc[key, "sloth_best"], digits=digits) if key in comparison.index else "–"]
+        rows.append([
+            f"{bset}, n={n}", str(bench), _fmt(r["mae_family_macro"], digits=digits), *extra,
+            _fmt(r["crps_pooled"], digits=digits + 1), *[_fmt(r[f"coverage_{_pct(p)}"], digits=0) for p in probs],
+        ])
+    parts += ["## Per benchmark", "", _md_table(header, rows), ""]
+
+    if diagnostics is not None and len(diagnostics):
+        diag = diagnostics.assign(n_train_per_family=diagnostics["n_train_per_family"].astype(int))
+        spec = {"folds": ("test_group", "size")}
+        for col, how in (("max_rhat", "max"), ("min_ess_bulk", "min"), ("divergences", "sum"), ("fit_seconds", "sum")):
+            if col in diag.columns:
+                spec[col] = (col, how)
+        summary = diag.groupby(list(SETTING_KEYS), sort=False).agg(**spec)
+        header = ["setting", *summary.columns]
+        rows = [
+            [f"{bset}, n={n}", *[f"{v:.3g}" if isinstance(v, float) else str(v) for v in r.tolist()]]
+            for (bset, n), r in summary.iterrows()
+        ]
+        parts += ["## Sampler diagnostics (over folds)", "", _md_table(header, rows), ""]
+    return "\n".join(parts)

@@ -1,0 +1,177 @@
+"""Metrics on hand-constructed prediction tables whose answers are computable by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from scaling_bayes.evaluation import (
+    PREDICTION_COLUMNS,
+    compare_with_sloth,
+    compute_metrics,
+    load_reference_errors,
+    metrics_markdown,
+    paired_win_rates,
+    sloth_method,
+    summarize_draws,
+)
+from scaling_bayes.evaluation.reference import pca_method
+
+
+def _row(group, model, bench, observed, mean, half_widths=(0.01, 0.02, 0.03, 0.04), crps=0.0, setting=("all12", 1)):
+    row = {
+        "benchmark_set": setting[0], "n_train_per_family": setting[1], "test_group": group, "model": model,
+        "family2": group.split("+")[0], "benchmark": bench, "observed": observed, "mean": mean, "median": mean,
+        "crps": crps,
+    }
+    for p, h in zip((50, 80, 90, 95), half_widths):
+        row[f"lower_{p}"], row[f"upper_{p}"] = mean - h, mean + h
+    return row
+
+
+@pytest.fixture
+def predictions() -> pd.DataFrame:
+    # group "a" has one model, group "b+c" three; two benchmarks X, Y
+    rows = [
+        _row("a", "a1", "X", 0.50, 0.60, crps=0.08),  # error 0.10, outside all intervals
+        _row("a", "a1", "Y", 0.50, 0.52, crps=0.01),  # error 0.02, inside 80/90/95 (not 50)
+        _row("b+c", "b1", "X", 0.30, 0.30, crps=0.0),  # error 0
+        _row("b+c", "b2", "X", 0.30, 0.30, crps=0.0),
+        _row("b+c", "c1", "X", 0.30, 0.30, crps=0.0),
+        _row("b+c", "b1", "Y", 0.40, 0.44, crps=0.02),  # error 0.04, inside 95 only (width 0.08)
+        _row("b+c", "b2", "Y", 0.40, 0.40, crps=0.0),
+        _row("b+c", "c1", "Y", 0.40, 0.40, crps=0.0),
+    ]
+    return pd.DataFrame(rows)[list(PREDICTION_COLUMNS)]
+
+
+def test_family_macro_vs_pooled(predictions):
+    m = compute_metrics(predictions)
+    x, y, avg = (m.loc[("all12", 1, b)] for b in ("X", "Y", "Average"))
+    # X: group a -> 0.10, group b+c -> 0 ; macro = 0.05, pooled = 0.10 / 4
+    assert x["mae_family_macro"] == pytest.approx(0.05)
+    assert x["mae_pooled"] == pytest.approx(0.025)
+    # Y: group a -> 0.02, group b+c -> 0.04/3 ; macro = (0.02 + 0.04/3) / 2
+    assert y["mae_family_macro"] == pytest.approx((0.02 + 0.04 / 3) / 2)
+    assert y["mae_pooled"] == pytest.approx(0.06 / 4)
+    assert avg["mae_family_macro"] == pytest.approx((0.05 + (0.02 + 0.04 / 3) / 2) / 2)
+    assert avg["mae_pooled"] == pytest.approx(0.16 / 8)
+    assert x["crps_family_macro"] == pytest.approx(0.04)
+    assert avg["crps_pooled"] == pytest.approx(0.11 / 8)
+    assert (avg["n_rows"], avg["n_models"], avg["n_groups"]) == (8, 4, 2)
+    assert list(m.index.get_level_values("benchmark")) == ["X", "Y", "Average"]
+
+
+def test_coverage_and_width(predictions):
+    m = compute_metrics(predictions)
+    x, y, avg = (m.loc[("all12", 1, b)] for b in ("X", "Y", "Average"))
+    # X: a1 misses everything, the three exact predictions are covered
+    assert [x[f"coverage_{p}"] for p in (50, 80, 90, 95)] == pytest.approx([0.75] * 4)
+    # Y: a1 (err .02) covered from 80%; b1 (err .04) covered only at 95% (half width .04, inclusive)
+    assert [y[f"coverage_{p}"] for p in (50, 80, 90, 95)] == pytest.approx([0.5, 0.75, 0.75, 1.0])
+    assert avg["coverage_95"] == pytest.approx(7 / 8)
+    assert [avg[f"width_{p}"] for p in (50, 80, 90, 95)] == pytest.approx([0.02, 0.04, 0.06, 0.08])
+
+
+def test_summarize_draws_matches_numpy():
+    rng = np.random.default_rng(1)
+    values = rng.beta(2, 5, size=(2, 300, 3, 2))
+    draws = xr.DataArray(
+        values, dims=("chain", "draw", "model", "benchmark"),
+        coords={"model": ["m1", "m2", "m3"], "benchmark": ["X", "Y"]},
+    ).transpose("model", "chain", "benchmark", "draw")  # any dim order is accepted
+    observed = pd.DataFrame({"Y": [0.1, 0.2, 0.3], "X": [0.4, 0.5, 0.6]}, index=["m1", "m2", "m3"])
+    out = summarize_draws(draws, observed)
+    assert list(out.columns) == [c for c in PREDICTION_COLUMNS if c not in
+                                 ("benchmark_set", "n_train_per_family", "test_group", "family2")]
+    assert len(out) == 6
+    row = out.set_index(["model", "benchmark"]).loc[("m2", "Y")]
+    sample = values[:, :, 1, 1].ravel()
+    assert row["observed"] == 0.2
+    assert row["mean"] == pytest.approx(sample.mean())
+    assert row["median"] == pytest.approx(np.median(sample))
+    for p in (0.5, 0.8, 0.9, 0.95):
+        lo, hi = np.quantile(sample, [(1 - p) / 2, (1 + p) / 2])
+        assert row[f"lower_{p * 100:g}"] == pytest.approx(lo)
+        assert row[f"upper_{p * 100:g}"] == pytest.approx(hi)
+    crps = np.abs(sample - 0.2).mean() - 0.5 * np.abs(sample[:, None] - sample[None, :]).mean()
+    assert row["crps"] == pytest.approx(crps, rel=1e-9)
+
+
+def test_summarize_point_mass():
+    draws = xr.DataArray(np.full((1, 10, 1, 1), 0.3), dims=("chain", "draw", "model", "benchmark"),
+                         coords={"model": ["m"], "benchmark": ["X"]})
+    out = summarize_draws(draws, xr.DataArray([[0.5]], dims=("model", "benchmark"),
+                                              coords={"model": ["m"], "benchmark": ["X"]}))
+    assert out.loc[0, "crps"] == pytest.approx(0.2)  # CRPS of a point forecast = absolute error
+    assert out.loc[0, "lower_95"] == out.loc[0, "upper_95"] == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        summarize_draws(draws.isel(chain=0), draws.isel(chain=0, draw=0))
+
+
+def _hand_reference(errors: dict[str, list[float]]) -> pd.DataFrame:
+    keys = [("a", "a1", "X"), ("a", "a1", "Y"), ("b+c", "b1", "X"), ("b+c", "b1", "Y")]
+    rows = []
+    for method, errs in errors.items():
+        for (group, model, bench), err in zip(keys, errs):
+            rows.append({"benchmark_set": "all12", "n_train_per_family": 1, "test_group": group, "model": model,
+                         "family2": group.split("+")[0], "benchmark": bench, "method": method, "abs_error": err})
+    return pd.DataFrame(rows)
+
+
+def test_win_rate_and_comparison_by_hand(predictions):
+    # our errors on the 4 matched rows: a1/X .10, a1/Y .02, b1/X 0, b1/Y .04
+    others = {pca_method(k): [0.5] * 4 for k in (1, 2, 3, 4)} | {"logF_sigmoid": [0.2] * 4,
+                                                                  "logF_sigmoid_faminter": [0.3] * 4}
+    reference = _hand_reference({
+        sloth_method(1): [0.09, 0.09, 0.09, 0.09],  # average .09
+        sloth_method(2): [0.05, 0.01, 0.01, 0.05],  # average .03 -> best K
+        sloth_method(3): [0.20, 0.20, 0.20, 0.20],
+        sloth_method(4): [0.10, 0.10, 0.10, 0.10],
+        **others,
+    })
+    comp = compare_with_sloth(predictions, reference)
+    avg = comp.loc[("all12", 1, "Average")]
+    assert avg["sloth_best_k"] == 2
+    assert avg["sloth_best"] == pytest.approx(0.03)
+    assert avg["sloth_K=4"] == pytest.approx(0.10)
+    assert avg["flops_shared"] == pytest.approx(0.2) and avg["pca_d=2"] == pytest.approx(0.5)
+    # ours on matched rows: X macro = (.10 + 0)/2, Y = (.02 + .04)/2
+    assert avg["ours"] == pytest.approx((0.05 + 0.03) / 2)
+    # wins (strict): a1/X .10<.05 no; a1/Y .02<.01 no; b1/X 0<.01 yes; b1/Y .04<.05 yes
+    assert avg["win_rate_vs_sloth_best"] == pytest.approx(0.5)
+    assert (avg["n_matched"], avg["n_predictions"], avg["n_reference"]) == (4, 8, 4)
+    assert comp.loc[("all12", 1, "X"), "n_matched"] == 2
+    assert comp.loc[("all12", 1, "X"), "win_rate_vs_sloth_best"] == pytest.approx(0.5)
+
+    wins = paired_win_rates(predictions, reference).set_index("model")
+    assert wins.loc["a1", "win_rate"] == 0.0 and wins.loc["b1", "win_rate"] == 1.0
+    assert wins.loc["b1", "n_pairs"] == 2 and wins.loc["b1", "sloth_best_k"] == 2
+    assert wins.loc["a1", "mae_sloth_best"] == pytest.approx(0.03)
+
+
+def test_comparison_against_real_reference():
+    ref = load_reference_errors([sloth_method(2)])
+    ref = ref[(ref["benchmark_set"] == "leaderboard_v2") & (ref["n_train_per_family"] == 1)]
+    # "our" predictions reproduce Sloth K=2's errors exactly
+    pred = ref.drop(columns=["method"]).assign(observed=0.0)
+    pred["mean"] = pred.pop("abs_error")
+    pred["median"] = pred["mean"]
+    for p in (50, 80, 90, 95):
+        pred[f"lower_{p}"], pred[f"upper_{p}"] = pred["mean"] - p / 1000, pred["mean"] + p / 1000
+    pred["crps"] = pred["mean"]
+    comp = compare_with_sloth(pred)
+    avg = comp.loc[("leaderboard_v2", 1, "Average")]
+    assert avg["n_matched"] == avg["n_predictions"] == avg["n_reference"] == 222
+    assert avg["ours"] == pytest.approx(avg["sloth_K=2"]) == pytest.approx(avg["sloth_best"])
+    assert round(avg["sloth_best"] * 100, 1) == 2.9 and avg["sloth_best_k"] == 2
+    assert round(avg["flops_family_intercept"] * 100, 1) == 3.8
+    assert avg["win_rate_vs_sloth_best"] == 0.0  # ties are not wins
+    m = compute_metrics(pred)
+    assert m.loc[("leaderboard_v2", 1, "Average"), "mae_family_macro"] == pytest.approx(avg["ours"])
+
+    md = metrics_markdown(m, comp)
+    assert "| leaderboard_v2, n=1 | 2.9 | 2.9 (K=2) |" in md
+    assert "## Calibration" in md and "## Per benchmark" in md

@@ -1,0 +1,111 @@
+"""The leave-family-out splits reproduce the Sloth reference exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaling_bayes.data import ScoreTable, load_dataset
+from scaling_bayes.evaluation import SETTINGS, Fold, fold_split, load_protocol, sloth_folds
+from scaling_bayes.evaluation.reference import load_reference_errors
+
+
+@pytest.fixture(scope="module")
+def data() -> ScoreTable:
+    return load_dataset("sloth_curated", benchmarks="all12")
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return load_reference_errors()
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.label)
+def test_test_models_match_reference(setting, data, reference):
+    folds = sloth_folds(*setting, data=data)
+    ref = reference[
+        (reference["benchmark_set"] == setting.benchmark_set)
+        & (reference["n_train_per_family"] == setting.n_train_per_family)
+    ]
+    expected = ref.groupby("test_group")["model"].agg(set).to_dict()
+    got = {fold.group_label: set(fold.test_models) for fold in folds}
+    assert got == expected
+    # every group of the protocol yields a fold, in the protocol's order
+    assert [f.test_group for f in folds] == list(load_protocol().test_groups[setting])
+    # the reference's family2 labels agree with ours
+    fam = data.models["family"]
+    for fold in folds:
+        assert set(fam.loc[list(fold.test_models)]) <= set(fold.test_group)
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.label)
+def test_fold_structure(setting, data):
+    bset, n = setting
+    benchmarks = list(load_protocol().benchmark_sets[bset])
+    folds = sloth_folds(bset, n, data=data)
+    complete = data.scores[benchmarks].notna().all(axis=1) & data.models[["params_b", "tokens_t"]].notna().all(axis=1)
+    sizes = data.models.loc[complete, "family"].value_counts()
+    eligible = set(data.models.index[complete & data.models["family"].isin(sizes[sizes >= n + 1].index)])
+    for fold in folds:
+        assert isinstance(fold, Fold) and fold.benchmarks == tuple(benchmarks)
+        train, test = set(fold.train_models), set(fold.test_models)
+        assert not train & test
+        assert train | test == eligible
+        for family in fold.test_group:
+            members = data.models.loc[data.models.index.isin(eligible) & (data.models["family"] == family)]
+            smallest = set(members.nsmallest(n, "params_b").index)
+            assert smallest <= train
+            assert set(members.index) - smallest <= test
+            # every test model is larger than every training model of its family
+            assert members.loc[list(set(members.index) & test), "params_b"].min() > members.loc[
+                list(smallest), "params_b"
+            ].max()
+    assert len({f.slug for f in folds}) == len(folds)
+
+
+def test_group_label_and_slug():
+    fold = Fold("all12", 1, ("pythia", "dolly-v2"), ("a",), ("b",), ("MMLU",))
+    assert fold.group_label == "pythia+dolly-v2"
+    assert fold.slug == "all12_n1__pythia-dolly-v2"
+    assert fold.setting == ("all12", 1)
+    assert Fold("leaderboard_v2", 1, ["a"], ["b"], ["c"]).benchmarks == tuple(load_protocol().benchmark_sets["leaderboard_v2"])
+
+
+def test_independent_of_row_order_and_ties(data):
+    # shuffle the rows and create a tie in params inside a test family
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(data.models))
+    models = data.models.iloc[order].copy()
+    pythia = models.index[models["family"] == "pythia"]
+    smallest = models.loc[pythia, "params_b"].idxmin()
+    twin = models.loc[pythia, "params_b"].drop(smallest).idxmin()
+    models.loc[twin, "params_b"] = models.loc[smallest, "params_b"]
+    shuffled = ScoreTable(models=models, scores=data.scores.iloc[order].copy(), name="shuffled")
+    folds_a = sloth_folds("leaderboard_v1", 2, data=shuffled)
+    reversed_ = ScoreTable(models=models.iloc[::-1], scores=shuffled.scores.iloc[::-1], name="reversed")
+    folds_b = sloth_folds("leaderboard_v1", 2, data=reversed_)
+    assert folds_a == folds_b  # ties broken by model name, not row order
+    (pythia_fold,) = [f for f in folds_a if f.test_group == ("pythia",)]
+    tied = sorted([smallest, twin])
+    assert tied[0] in pythia_fold.train_models
+
+
+def test_fold_split(data):
+    fold = sloth_folds("leaderboard_v2", 1, data=data)[0]
+    train, test_models, test_scores = fold_split(fold, data)
+    assert list(train.models.index) == list(fold.train_models)
+    assert train.benchmarks == list(fold.benchmarks)
+    assert list(test_models.index) == list(fold.test_models)
+    assert list(test_models.columns) == ["family", "base_family", "instruct", "params_b", "tokens_t"]
+    assert test_scores.shape == (len(fold.test_models), 6)
+    assert not test_scores.isna().any().any()
+
+
+def test_unknown_setting(data):
+    with pytest.raises(KeyError):
+        sloth_folds("nope", 1, data=data)
+    with pytest.raises(KeyError):
+        sloth_folds("all12", 3, data=data)
+    custom = sloth_folds("all12", 3, data=data, test_groups=[["pythia"]])
+    assert len(custom) == 1 and len(custom[0].test_models) > 0

@@ -1,0 +1,161 @@
+"""run_protocol end to end with a tiny, cheap but legitimate forecaster."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from scaling_bayes.data import ScoreTable, load_dataset
+from scaling_bayes.evaluation import (
+    PREDICTION_COLUMNS,
+    EvaluationResult,
+    FoldEvaluationError,
+    run_protocol,
+    sloth_folds,
+)
+
+
+class ClimatologyForecaster:
+    """Per-benchmark least-squares line in log compute plus bootstrapped training residuals.
+
+    Cheap and legitimate (uses only training rows); logs each ``fit`` call to ``log_dir``.
+    """
+
+    def __init__(self, log_dir: str, n_draws: int = 100, fail_on: str | None = None):
+        self.log_dir = Path(log_dir)
+        self.n_draws = n_draws
+        self.fail_on = fail_on
+        self._diagnostics: dict = {}
+
+    @staticmethod
+    def _log_compute(models: pd.DataFrame) -> np.ndarray:
+        return np.log(6 * models["params_b"].to_numpy() * models["tokens_t"].to_numpy())
+
+    def fit(self, data: ScoreTable, *, random_seed: int, **sample_kwargs):
+        with open(self.log_dir / "fit_calls.txt", "a") as fh:
+            fh.write(f"{os.getpid()} {len(data.models)}\n")
+        x = self._log_compute(data.models)
+        design = np.column_stack([np.ones_like(x), x])
+        y = data.scores.to_numpy()
+        self.coef_, *_ = np.linalg.lstsq(design, y, rcond=None)  # (2, n_benchmarks)
+        self.residuals_ = y - design @ self.coef_  # (n_train, n_benchmarks)
+        self.benchmarks_ = list(data.scores.columns)
+        self._diagnostics = {"max_rhat": 1.0, "min_ess_bulk": float(self.n_draws), "divergences": 0,
+                             "fit_seconds": 0.001, "sample_kwargs": sample_kwargs}
+        return self
+
+    def predictive_draws(self, new_models: pd.DataFrame, *, random_seed: int) -> xr.DataArray:
+        if self.fail_on is not None and (new_models["family"] == self.fail_on).any():
+            raise RuntimeError("boom")
+        rng = np.random.default_rng(random_seed)
+        x = self._log_compute(new_models)
+        mean = np.column_stack([np.ones_like(x), x]) @ self.coef_  # (n_new, n_benchmarks)
+        idx = rng.integers(0, len(self.residuals_), size=(2, self.n_draws, len(x), len(self.benchmarks_)))
+        noise = self.residuals_[idx, np.arange(len(self.benchmarks_))]  # (chain, draw, model, benchmark)
+        draws = np.clip(mean[None, None] + noise, 0.0, 1.0)
+        return xr.DataArray(draws, dims=("chain", "draw", "model", "benchmark"),
+                            coords={"model": new_models.index.to_numpy(), "benchmark": self.benchmarks_})
+
+    @property
+    def diagnostics(self) -> dict:
+        return self._diagnostics
+
+
+def _fit_calls(log_dir: Path) -> int:
+    path = log_dir / "fit_calls.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.fixture(scope="module")
+def data() -> ScoreTable:
+    return load_dataset("sloth_curated", benchmarks="all12")
+
+
+@pytest.fixture(scope="module")
+def two_folds(data):
+    return sloth_folds("leaderboard_v2", 2, data=data)[:2]
+
+
+def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds):
+    factory = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path))
+    out = tmp_path / "out"
+    result = run_protocol(factory, out_dir=out, data=data, folds=two_folds, n_workers=1,
+                          sample_kwargs={"draws": 10}, progress=False)
+    assert _fit_calls(tmp_path) == 2
+    for name in ("predictions.csv", "metrics.csv", "comparison.csv", "diagnostics.csv", "summary.md",
+                 "win_rates.csv"):
+        assert (out / name).is_file(), name
+    for fold in two_folds:
+        assert (out / "folds" / f"{fold.slug}.csv").is_file()
+        record = json.loads((out / "folds" / f"{fold.slug}.json").read_text())
+        assert record["fold"]["test_models"] == list(fold.test_models)
+        assert record["diagnostics"]["sample_kwargs"] == {"draws": 10}
+    assert not list((out / "folds").glob("*.tmp"))
+
+    n_rows = sum(len(f.test_models) for f in two_folds) * 6
+    preds = result.predictions
+    assert list(preds.columns) == list(PREDICTION_COLUMNS) and len(preds) == n_rows
+    assert set(preds["test_group"]) == {f.group_label for f in two_folds}
+    assert preds[["lower_95", "mean", "upper_95", "crps"]].notna().all().all()
+    assert (preds["lower_50"] >= preds["lower_95"]).all() and (preds["upper_50"] <= preds["upper_95"]).all()
+    comp = result.comparison.loc[("leaderboard_v2", 2, "Average")]
+    assert comp["n_matched"] == comp["n_predictions"] == n_rows
+    assert result.metrics.loc[("leaderboard_v2", 2, "Average"), "n_models"] == n_rows // 6
+    diag = result.diagnostics
+    assert list(diag["test_group"]) == [f.group_label for f in two_folds]
+    assert (diag["max_rhat"] == 1.0).all() and (diag["divergences"] == 0).all()
+    assert (diag["n_test"] == [len(f.test_models) for f in two_folds]).all()
+    assert "Accuracy vs Sloth" in (out / "summary.md").read_text()
+
+    # resume: everything cached -> no fit
+    again = run_protocol(factory, out_dir=out, data=data, folds=two_folds, scheduler="sync",
+                         sample_kwargs={"draws": 10}, progress=False)
+    assert _fit_calls(tmp_path) == 2
+    pd.testing.assert_frame_equal(again.predictions, result.predictions)
+
+    # a fold whose run was interrupted (no JSON marker) is recomputed, the other is not
+    (out / "folds" / f"{two_folds[1].slug}.json").unlink()
+    third = run_protocol(factory, out_dir=out, data=data, folds=two_folds, scheduler="sync",
+                         sample_kwargs={"draws": 10}, progress=False)
+    assert _fit_calls(tmp_path) == 3
+    assert third.diagnostics["predict_seconds"].iloc[0] == result.diagnostics["predict_seconds"].iloc[0]
+
+    loaded = EvaluationResult.from_dir(out)
+    for name in ("predictions", "metrics", "comparison", "diagnostics", "win_rates"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(third, name), obj=name)
+    assert loaded.summary_markdown() == (out / "summary.md").read_text()
+
+
+def test_deterministic_seeds_and_failure(tmp_path, data, two_folds):
+    factory = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path))
+    a = run_protocol(factory, out_dir=tmp_path / "a", data=data, folds=two_folds, scheduler="sync",
+                     random_seed=3, progress=False)
+    b = run_protocol(factory, out_dir=tmp_path / "b", data=data, folds=two_folds[::-1], scheduler="sync",
+                     random_seed=3, progress=False)
+    key = ["test_group", "model", "benchmark"]
+    pd.testing.assert_frame_equal(a.predictions.sort_values(key, ignore_index=True),
+                                  b.predictions.sort_values(key, ignore_index=True))
+
+    failing = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path), fail_on=two_folds[1].test_group[0])
+    out = tmp_path / "fail"
+    with pytest.raises(FoldEvaluationError, match="boom"):
+        run_protocol(failing, out_dir=out, data=data, folds=two_folds, scheduler="sync", progress=False)
+    assert (out / "folds" / f"{two_folds[0].slug}.json").is_file()  # the good fold stays cached
+    assert not (out / "predictions.csv").exists()
+
+
+def test_whole_setting_matches_reference_rows(tmp_path, data):
+    factory = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path), n_draws=20)
+    result = run_protocol(factory, settings=[("all12", 2)], out_dir=tmp_path / "all12", data=data,
+                          scheduler="sync", progress=False)
+    comp = result.comparison.loc[("all12", 2, "Average")]
+    assert comp["n_matched"] == comp["n_predictions"] == comp["n_reference"] == 20 * 12
+    assert _fit_calls(tmp_path) == 7
+    assert len(result.win_rates) == 20 and result.win_rates["n_pairs"].eq(12).all()
