@@ -15,6 +15,7 @@ import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import arviz as az
@@ -39,10 +40,11 @@ class ConvergenceWarning(UserWarning):
 class SamplerConfig:
     """NUTS settings.
 
-    ``init="jitter"`` (default) uses PyMC's jittered start around the prior medians.
-    ``init="map"`` starts every chain from the best of ``map_starts`` jittered MAP
-    optimisations; it helps factor models with local modes, but the joint mode of a
-    centred hierarchical model sits at zero variance, so it is not the default.
+    ``init="mode"`` (default) starts every chain from the best of ``mode_starts``
+    jittered MAP optimisations (see :func:`_mode_start`).  Factor
+    models have poor local modes; from PyMC's plain jittered start (``init="jitter"``)
+    one chain in four settled in one on the bundled data (R-hat 2.4, measured).  The
+    price: R-hat can then no longer detect a second mode that the starts all missed.
     """
 
     chains: int = 4
@@ -50,8 +52,9 @@ class SamplerConfig:
     tune: int = 1000
     target_accept: float = 0.9
     sampler: SamplerName = "pymc"
-    init: Literal["map", "jitter"] = "jitter"
-    map_starts: int = 4
+    init: Literal["mode", "jitter"] = "mode"
+    mode_starts: int = 4
+    mass_matrix: Literal["diag", "full"] = "diag"
     cores: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,28 +117,36 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _map_start(model: pm.Model, n_starts: int, seed: int) -> dict[str, np.ndarray]:
-    """Best (highest log posterior) of ``n_starts`` jittered MAP optimisations."""
+def _mode_start(
+    model: pm.Model, n_starts: int, seed: int, hold_fixed: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """Best of ``n_starts`` jittered MAP optimisations, as initial values by name.
+
+    The variables named in ``hold_fixed`` (the hierarchical scales) stay at their
+    jittered starting values: the joint mode of a centred hierarchical model sits at
+    zero group variance (each of the ~70 variant effects adds −ln τ to the log density),
+    a degenerate start from which NUTS cannot adapt.
+    """
     logp = model.compile_logp()
-    free = {v.name for v in model.value_vars}
-    best, best_lp = None, -np.inf
+    free = [v for v in model.value_vars if model.values_to_rvs[v].name not in hold_fixed]
     rng = np.random.default_rng(seed)
+    best, best_lp = None, -np.inf
     for _ in range(n_starts):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             point = pm.find_MAP(
                 model=model,
+                vars=free,
                 jitter=True,
                 random_seed=int(rng.integers(2**31)),
                 progressbar=False,
-                maxeval=2000,
+                maxeval=5000,
             )
-        lp = float(logp({k: v for k, v in point.items() if k in free}))
+        lp = float(logp({v.name: point[v.name] for v in model.value_vars}))
         if np.isfinite(lp) and lp > best_lp:
             best, best_lp = point, lp
     if best is None:
-        raise RuntimeError("every MAP start failed; check the data or use init='jitter'")
-    # initial values are given on the constrained scale, keyed by variable name
+        raise RuntimeError("every optimisation start failed; check the data or use init='jitter'")
     return {rv.name: best[rv.name] for rv in model.free_RVs}
 
 
@@ -145,13 +156,18 @@ def sample(
     *,
     random_seed: int = 0,
     progressbar: bool = True,
+    hold_fixed_in_init: Sequence[str] = (),
 ) -> xr.DataTree:
-    """Run NUTS on ``model``; returns a DataTree with posterior and sample_stats."""
-    kwargs: dict[str, Any] = {}
-    if config.init == "map":
-        start = _map_start(model, config.map_starts, random_seed)
+    """Run NUTS on ``model``; returns a DataTree with posterior and sample_stats.
+
+    ``hold_fixed_in_init``: variables the initial optimisation must not move (the
+    hierarchical scales, see :func:`_mode_start`).
+    """
+    kwargs: dict[str, Any] = {"init": f"jitter+adapt_{config.mass_matrix}"}
+    if config.init == "mode":
+        start = _mode_start(model, config.mode_starts, random_seed, hold_fixed_in_init)
         kwargs["initvals"] = [start] * config.chains
-        kwargs["init"] = "adapt_diag"
+        kwargs["init"] = f"adapt_{config.mass_matrix}"
     with model:
         return pm.sample(
             draws=config.draws,

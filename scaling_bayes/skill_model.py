@@ -35,7 +35,13 @@ from scaling_bayes.inference import (
     sample,
     warn_on_problems,
 )
-from scaling_bayes.model import ModelConfig, Priors, build_model, resolve_anchors
+from scaling_bayes.model import (
+    SCALE_VARIABLES,
+    ModelConfig,
+    Priors,
+    build_model,
+    resolve_anchors,
+)
 from scaling_bayes.prediction import (
     Prediction,
     family_cases,
@@ -125,7 +131,10 @@ class LatentSkillModel:
             self.sampler = replace(self.sampler, **sampler_overrides)
         model = self.build(data)
         start = time.perf_counter()
-        self.idata = sample(model, self.sampler, random_seed=random_seed, progressbar=progressbar)
+        self.idata = sample(
+            model, self.sampler, random_seed=random_seed, progressbar=progressbar,
+            hold_fixed_in_init=SCALE_VARIABLES,
+        )
         elapsed = time.perf_counter() - start
         self.random_seed = random_seed
         self.diagnostics = replace(diagnose(self.idata), fit_seconds=elapsed)

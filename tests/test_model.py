@@ -54,9 +54,14 @@ def test_link_is_logistic_at_nu_one_and_matches_pytensor():
         assert np.all(link_mean(z, 0.25, nu) > 0.25)
         # z = 0 is the midpoint between floor and 1 whatever the exponent
         np.testing.assert_allclose(link_mean(0.0, 0.25, nu), 0.625)
-        # and it is the Richards curve c + (1-c) sigmoid(z + s)^nu
-        s = np.log(0.5 ** (1 / nu) / (1 - 0.5 ** (1 / nu)))
-        np.testing.assert_allclose(link_mean(z, 0.1, nu), 0.1 + 0.9 / (1 + np.exp(-(z + s))) ** nu)
+        # with the logistic slope (1 - c)/4 there
+        h = 1e-6
+        slope = (link_mean(h, 0.25, nu) - link_mean(-h, 0.25, nu)) / (2 * h)
+        np.testing.assert_allclose(slope, 0.75 / 4, rtol=1e-6)
+        # and it is the Richards curve c + (1-c) sigmoid(k z + s)^nu
+        p = 0.5 ** (1 / nu)
+        s, k = np.log(p / (1 - p)), 1 / (2 * nu * (1 - p))
+        np.testing.assert_allclose(link_mean(z, 0.1, nu), 0.1 + 0.9 / (1 + np.exp(-(k * z + s))) ** nu)
 
 
 def test_model_has_named_dims_and_finite_logp(small_v2):

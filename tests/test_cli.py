@@ -1,0 +1,45 @@
+"""CLI smoke test: fit -> predict on a small real subset."""
+
+import pandas as pd
+import pytest
+
+from scaling_bayes.cli import build_parser, main
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("fit", "predict", "demo", "evaluate"):
+        assert cmd in out
+
+
+def test_unknown_data_source_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="neither a bundled dataset"):
+        main(["fit", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "run")])
+
+
+@pytest.mark.slow
+def test_fit_then_predict(tmp_path, small_v2, capsys):
+    csv = tmp_path / "scores.csv"
+    small_v2.models.join(small_v2.scores).reset_index().to_csv(csv, index=False)
+    run = tmp_path / "run"
+    assert main(["fit", "--data", str(csv), "-k", "1", "--chains", "1", "--draws", "30",
+                 "--tune", "30", "--no-progress", "--out", str(run)]) == 0
+    assert (run / "posterior.nc").exists() and (run / "config.json").exists()
+    assert "diagnostics" in capsys.readouterr().out
+
+    new = tmp_path / "new.csv"
+    pd.DataFrame({"model": ["qwen2-30b", "alien-3b"], "family": ["qwen2", "alien"],
+                  "params_b": [30, 3], "tokens_t": [7, 1]}).to_csv(new, index=False)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), "--models", str(new), "--prob", "0.8", "--out", str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert set(pred["model"]) == {"qwen2-30b", "alien-3b"}
+    assert len(pred) == 2 * len(small_v2.benchmarks)
+    assert set(pred.drop_duplicates("model")["case"]) == {"known_variant", "new_family"}
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["evaluate"])
+    assert args.protocol == "sloth" and args.chains == 4

@@ -1,0 +1,121 @@
+"""End-to-end on a small real subset: fit, predict (three cases), save/load, reproducibility."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from scaling_bayes import ConvergenceWarning, ExtrapolationWarning, LatentSkillModel
+from scaling_bayes.skill_model import NotFittedError
+
+pytestmark = pytest.mark.slow
+
+FAST = dict(chains=2, draws=150, tune=300, progressbar=False)
+
+
+@pytest.fixture(scope="module")
+def fitted(small_v2):
+    model = LatentSkillModel(n_skills=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 150 draws: ESS is low by design
+        model.fit(small_v2, random_seed=3, **FAST)
+    return model
+
+
+@pytest.fixture
+def requests():
+    return pd.DataFrame(
+        {
+            "model": ["qwen2-30b", "qwen2-new-chat-7b", "newfam-7b", "newfam-70b"],
+            "family": ["qwen2", "qwen2-new-chat", "newfam", "newfam"],
+            "base_family": ["qwen2", "qwen2", "newfam", "newfam"],
+            "instruct": [False, True, False, False],
+            "params_b": [30.0, 7.0, 7.0, 70.0],
+            "tokens_t": [7.0, 7.0, 2.0, 2.0],
+        }
+    )
+
+
+def test_fit_returns_datatree_with_labelled_posterior(fitted, small_v2):
+    post = fitted.posterior
+    assert post["theta"].dims == ("chain", "draw", "model", "skill")
+    assert list(post["skill"].values) == ["MMLU-PRO", "MATH Lvl 5"]
+    assert set(post["variant"].values) == set(small_v2.models["family"])
+    assert fitted.diagnostics.n_samples == 300
+    assert np.isfinite(fitted.diagnostics.max_rhat)
+    # anchors: fixed unit loading on their own skill, zero on the others
+    lam = post["loadings"].isel(chain=0, draw=0)
+    assert float(lam.sel(benchmark="MMLU-PRO", skill="MMLU-PRO")) == 1.0
+    assert float(lam.sel(benchmark="MMLU-PRO", skill="MATH Lvl 5")) == 0.0
+    assert float(post["loadings"].min()) >= 0.0
+
+
+def test_predict_covers_the_three_cases(fitted, requests):
+    pred = fitted.predict(requests, prob=0.9)
+    t = pred.table
+    assert set(t["benchmark"]) == set(fitted.design.benchmarks)
+    cases = t.drop_duplicates("model").set_index("model")["case"]
+    assert cases["qwen2-30b"] == "known_variant"
+    assert cases["qwen2-new-chat-7b"] == "new_variant"
+    assert cases["newfam-7b"] == "new_family"
+    assert ((t["lower"] <= t["median"]) & (t["median"] <= t["upper"])).all()
+    assert ((t["lower"] >= 0) & (t["upper"] <= 1)).all()
+    width = (t["upper"] - t["lower"]).groupby(t["case"]).mean()
+    # less is known about an unseen family than about a known one
+    assert width["new_family"] > width["known_variant"]
+    # the latent-mean interval sits inside the predictive one
+    assert (t["mu_upper"] - t["mu_lower"]).mean() < (t["upper"] - t["lower"]).mean()
+    assert pred.draws["predictions"]["score"].dims == ("chain", "draw", "model", "benchmark")
+    # bigger model of the same family scores higher on average
+    m = t.set_index(["model", "benchmark"])["mean"]
+    assert m["newfam-70b"].mean() > m["newfam-7b"].mean()
+
+
+def test_prediction_is_reproducible_and_seed_dependent(fitted, requests):
+    a = fitted.predict(requests, random_seed=11).table
+    b = fitted.predict(requests, random_seed=11).table
+    c = fitted.predict(requests, random_seed=12).table
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["lower"], c["lower"])
+
+
+def test_save_load_round_trip_predicts_identically(fitted, requests, tmp_path):
+    fitted.save(tmp_path / "run")
+    loaded = LatentSkillModel.load(tmp_path / "run")
+    assert loaded.config == fitted.config
+    assert loaded.diagnostics == fitted.diagnostics
+    pd.testing.assert_frame_equal(
+        loaded.predict(requests, random_seed=5).table, fitted.predict(requests, random_seed=5).table
+    )
+    xr.testing.assert_allclose(loaded.posterior["theta"], fitted.posterior["theta"])
+
+
+def test_extrapolation_warns(fitted):
+    far = pd.DataFrame({"family": ["qwen2"], "params_b": [5000.0], "tokens_t": [7.0]})
+    with pytest.warns(ExtrapolationWarning, match="params_b=5000"):
+        fitted.predict(far)
+
+
+def test_bad_requests_get_clear_errors(fitted, tmp_path):
+    with pytest.raises(ValueError, match="prob"):
+        fitted.predict(pd.DataFrame({"family": ["x"], "params_b": [1.0], "tokens_t": [1.0]}), prob=90)
+    with pytest.raises(ValueError, match="tokens_t"):
+        fitted.predict(pd.DataFrame({"family": ["x"], "params_b": [1.0]}))
+    with pytest.raises(NotFittedError):
+        LatentSkillModel().predict(pd.DataFrame({"family": ["x"], "params_b": [1.0], "tokens_t": [1.0]}))
+    with pytest.raises(FileNotFoundError, match="not a saved fit"):
+        LatentSkillModel.load(tmp_path)
+
+
+def test_same_seed_gives_the_same_posterior(small_v2):
+    tiny = dict(chains=1, draws=20, tune=30, progressbar=False)
+    runs = []
+    for _ in range(2):
+        m = LatentSkillModel(n_skills=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            m.fit(small_v2, random_seed=42, **tiny)
+        runs.append(m.posterior)
+    xr.testing.assert_identical(runs[0]["slopes"], runs[1]["slopes"])
