@@ -28,6 +28,8 @@ from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
 from scaling_bayes.data import ScoreTable
 
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
+#: Covariate forms: the translog of (params, tokens), or log compute alone.
+FORMS: dict[str, tuple[str, ...]] = {"translog": COVARIATES, "flops": ("log_flops",)}
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,14 @@ class CovariateTransform:
     log_tokens_sd: float
     log_params_range: tuple[float, float]
     log_tokens_range: tuple[float, float]
+    form: str = "translog"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return FORMS[self.form]
 
     @classmethod
-    def fit(cls, models: pd.DataFrame) -> CovariateTransform:
+    def fit(cls, models: pd.DataFrame, form: str = "translog") -> CovariateTransform:
         """Fit on the ``params_b`` / ``tokens_t`` columns of the training models."""
         lp = np.log(models["params_b"].to_numpy(float))
         lt = np.log(models["tokens_t"].to_numpy(float))
@@ -61,16 +68,22 @@ class CovariateTransform:
             log_tokens_sd=float(lt.std()) or 1.0,
             log_params_range=(float(lp.min()), float(lp.max())),
             log_tokens_range=(float(lt.min()), float(lt.max())),
+            form=form,
         )
 
     def __call__(self, models: pd.DataFrame) -> xr.DataArray:
         """Covariates of ``models`` (indexed by model name), dims ``(model, covariate)``."""
         u = (np.log(models["params_b"].to_numpy(float)) - self.log_params_mean) / self.log_params_sd
         v = (np.log(models["tokens_t"].to_numpy(float)) - self.log_tokens_mean) / self.log_tokens_sd
+        if self.form == "flops":  # ln C = ln 6 + ln N + ln D, standardised on the training rows
+            scale = np.hypot(self.log_params_sd, self.log_tokens_sd)
+            columns = [(u * self.log_params_sd + v * self.log_tokens_sd) / scale]
+        else:
+            columns = [u, v, u * v]
         return xr.DataArray(
-            np.column_stack([u, v, u * v]),
+            np.column_stack(columns),
             dims=("model", "covariate"),
-            coords={"model": models.index.to_numpy(), "covariate": list(COVARIATES)},
+            coords={"model": models.index.to_numpy(), "covariate": list(self.names)},
             name="covariates",
         )
 
@@ -215,7 +228,7 @@ class Design:
             "variant": self.families.variants,
             "skill": list(skills),
             "skill_": list(skills),
-            "covariate": list(COVARIATES),
+            "covariate": list(self.transform.names),
             "cell": list(range(len(self.y))),
         }
 
@@ -227,11 +240,18 @@ def clip_scores(scores: np.ndarray, n_items: np.ndarray) -> np.ndarray:
     return np.clip(scores, eps, 1.0 - eps)
 
 
-def build_design(data: ScoreTable, registry: BenchmarkRegistry | None = None) -> Design:
-    """Build the design from a fittable table (rows without tokens are dropped with a warning)."""
+def build_design(
+    data: ScoreTable, registry: BenchmarkRegistry | None = None, covariates: str = "translog"
+) -> Design:
+    """Build the design from a fittable table (rows without tokens are dropped with a warning).
+
+    ``covariates``: ``"translog"`` (ln N, ln D, ln N·ln D) or ``"flops"`` (ln 6ND only).
+    """
+    if covariates not in FORMS:
+        raise ValueError(f"covariates={covariates!r}: use one of {sorted(FORMS)}.")
     registry = registry or default_registry()
     data = data.fittable()
-    transform = CovariateTransform.fit(data.models)
+    transform = CovariateTransform.fit(data.models, form=covariates)
     scores = data.scores.to_numpy(float)
     cell_model, cell_benchmark = np.nonzero(np.isfinite(scores))
     n_items = registry.n_items(data.benchmarks).to_numpy()

@@ -20,15 +20,19 @@ benchmark ``j``::
 
 Parameterisation
 ----------------
-The data pin every model's skills tightly (hundreds of cells, Beta precisions of
-~100–600), so the family effects are *centred*: a non-centred ``α_v = α_f + τ ε_v``
-turns the well-identified sum into a thin diagonal ridge in (ε_f, ε_v) space and NUTS
-saturates its tree depth (measured: depth 10, step size 0.006).  The variant level is
-further centred *within variant*: we sample ``α̃_v = α_v + x̄_v·B`` (the variant's skill
-at its own mean covariates), which the data identify directly, and recover
-``α_v = α̃_v − x̄_v·B``.  This is a unit-Jacobian linear change of variables, so the
-model is unchanged.  The base level has unit variances, hence no scale parameter and
-no funnel.
+Chosen per level, by measurement (``benchmarks/``):
+
+* **variants: centred within variant.**  The data pin every model's skills tightly
+  (hundreds of cells, Beta precisions of ~100–600), so a non-centred
+  ``α_v = α_f + τ ε_v`` turns the well-identified sum into a thin ridge and NUTS
+  saturates its tree depth (depth 10, step size 0.006).  We sample
+  ``α̃_v = α_v + x̄_v·B``, the variant's skill at its own mean covariates, which the data
+  identify directly, and recover ``α_v = α̃_v − x̄_v·B`` (a unit-Jacobian linear change
+  of variables: the model is unchanged).  This also removes the correlation between
+  the variant effects and the slopes.
+* **base families: non-centred**, ``α_f = m + ε_f · chol(Σ)ᵀ``.  A base family is seen
+  only through its variants, so this level is weakly informed; centred, it funnels
+  in σ (100+ divergences on leaderboard_v2).
 
 Identification
 --------------
@@ -125,6 +129,7 @@ class ModelConfig:
     anchors: tuple[str, ...] | None = None
     link: LinkName = "richards"
     priors: Priors = field(default_factory=Priors)
+    covariates: str = "translog"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -242,8 +247,11 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         X = pm.Data("covariates", design.covariates.to_numpy(), dims=("model", "covariate"))
         slopes = pm.Normal("slopes", 0.0, p.slope_sd, dims=("covariate", "skill"))
 
-        # base families, centred (the data identify each family's skills well)
+        # base families, non-centred: α_f = m + ε_f · chol(Σ)ᵀ.  A family is seen only
+        # through its variants' effects, so this level is weakly informed and a centred
+        # version funnels in σ (100+ divergences on leaderboard_v2, measured).
         skill_mean = pm.Normal("skill_mean", 0.0, p.intercept_sd, dims="skill")
+        eps_f = pm.Normal("alpha_family_raw", 0.0, 1.0, dims=("family", "skill"))
         if K > 1:
             chol, corr, family_sd = pm.LKJCholeskyCov(
                 "family_chol",
@@ -254,12 +262,14 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             )
             pm.Deterministic("skill_corr", corr, dims=("skill", "skill_"))
             pm.Deterministic("family_sd", family_sd, dims="skill")
-            alpha_f = pm.MvNormal(
-                "alpha_family", mu=skill_mean, chol=chol, dims=("family", "skill")
+            alpha_f = pm.Deterministic(
+                "alpha_family", skill_mean + eps_f @ chol.T, dims=("family", "skill")
             )
         else:
             family_sd = pm.HalfNormal("family_sd", p.family_sd, dims="skill")
-            alpha_f = pm.Normal("alpha_family", skill_mean, family_sd, dims=("family", "skill"))
+            alpha_f = pm.Deterministic(
+                "alpha_family", skill_mean + eps_f * family_sd, dims=("family", "skill")
+            )
         delta = pm.Normal("instruct_offset", 0.0, p.instruct_sd, dims="skill")
         tau = pm.HalfNormal("variant_sd", p.variant_sd, dims="skill")
         # variants, centred *within variant*: a variant's skill at its own mean covariates,

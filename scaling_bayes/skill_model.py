@@ -80,6 +80,7 @@ class LatentSkillModel:
     priors : :class:`~scaling_bayes.model.Priors` overrides.
     sampler : :class:`~scaling_bayes.inference.SamplerConfig`.
     registry : benchmark registry (floors, item counts); default the bundled one.
+    covariates : ``"translog"`` (default; ln N, ln D, ln N·ln D) or ``"flops"`` (ln 6ND).
     """
 
     def __init__(
@@ -91,12 +92,14 @@ class LatentSkillModel:
         priors: Priors | None = None,
         sampler: SamplerConfig | None = None,
         registry: BenchmarkRegistry | None = None,
+        covariates: str = "translog",
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
             anchors=tuple(anchors) if anchors else None,
             link=link,  # type: ignore[arg-type]
             priors=priors or Priors(),
+            covariates=covariates,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -108,7 +111,7 @@ class LatentSkillModel:
     # ------------------------------------------------------------------ fitting
     def build(self, data: ScoreTable) -> pm.Model:
         """Build the design and the PyMC model for ``data`` (no sampling)."""
-        self.design = build_design(data, self.registry)
+        self.design = build_design(data, self.registry, self.config.covariates)
         anchors = resolve_anchors(self.config, self.design.benchmarks)
         self.config = replace(self.config, anchors=anchors)
         return build_model(self.design, self.config)
@@ -267,13 +270,16 @@ class LatentSkillModel:
         for name, spec in config["registry"].items():
             registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
         model_cfg = ModelConfig.from_dict(config["model"])
-        self = cls(
+        self = cls.__new__(cls)
+        LatentSkillModel.__init__(
+            self,
             n_skills=model_cfg.n_skills,
             anchors=model_cfg.anchors,
             link=model_cfg.link,
             priors=model_cfg.priors,
             sampler=SamplerConfig(**config["sampler"]),
             registry=registry,
+            covariates=model_cfg.covariates,
         )
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),
@@ -281,7 +287,7 @@ class LatentSkillModel:
             registry=registry,
             name=config["dataset"],
         )
-        self.design = build_design(data, registry)
+        self.design = build_design(data, registry, model_cfg.covariates)
         self.idata = xr.open_datatree(path / "posterior.nc", engine="h5netcdf").load()
         self.random_seed = config["random_seed"]
         if config.get("diagnostics"):
