@@ -1,6 +1,6 @@
 """The ``scaling-bayes`` command line (step 8): a thin layer over the package.
 
-Sub-commands: ``fit``, ``predict``, ``demo``, ``evaluate``.  Run
+Sub-commands: ``fit``, ``predict``, ``demo``, ``evaluate``, ``figures``.  Run
 ``scaling-bayes <command> --help`` for the options of each.
 """
 
@@ -108,6 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from functools import partial
 
+    from scaling_bayes.baselines import FlopsLawBaseline
     from scaling_bayes.evaluation import SETTINGS, run_protocol
     from scaling_bayes.skill_model import LatentSkillModel
 
@@ -117,7 +118,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ]
     if not settings:
         raise SystemExit(f"error: no protocol setting matches --setting {args.setting} --n-train {args.n_train}")
-    factory = partial(LatentSkillModel, n_skills=args.n_skills)
+    if args.model == "flops-baseline":
+        factory = partial(FlopsLawBaseline)
+    else:
+        factory = partial(LatentSkillModel, n_skills=args.n_skills)
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
@@ -127,6 +131,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print((Path(args.out) / "summary.md").read_text() if (Path(args.out) / "summary.md").exists()
           else result)
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from scaling_bayes.evaluation import EvaluationResult
+    from scaling_bayes.skill_model import LatentSkillModel
+    from scaling_bayes.workflows import make_figures
+
+    if args.run and Path(args.run, "config.json").exists():
+        model = LatentSkillModel.load(args.run)
+    else:
+        print("no saved fit given (--run): fitting the bundled data first ...")
+        model = LatentSkillModel()
+        model.fit(_load_table("sloth_curated", None), chains=args.chains, draws=args.draws,
+                  tune=args.tune, random_seed=args.seed, progressbar=not args.no_progress)
+        if args.run:
+            model.save(args.run)
+    evaluation = None
+    if args.evaluation and Path(args.evaluation, "predictions.csv").exists():
+        evaluation = EvaluationResult.from_dir(args.evaluation)
+    paths = make_figures(model, args.out, evaluation=evaluation)
+    print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
 
@@ -177,12 +203,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=int, default=None, choices=[1, 2],
                    help="models kept in training per test family (default: both)")
     p.add_argument("--n-skills", "-k", type=int, default=3)
+    p.add_argument("--model", default="latent-skill", choices=["latent-skill", "flops-baseline"],
+                   help="model to evaluate: the latent-skill model (default) or the "
+                   "per-benchmark FLOPs law with family intercepts")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (tcp://...); default: a LocalCluster")
     p.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
     p.add_argument("--out", "-o", default="evaluation", help="output directory")
     _add_sampler_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("figures", help="regenerate every figure (PNG and PDF) from a fit")
+    p.add_argument("--run", default=None,
+                   help="saved fit directory (default: fit the bundled data first; "
+                   "with --run pointing to a new directory, the fit is saved there)")
+    p.add_argument("--evaluation", default="benchmarks/results/sloth",
+                   help="evaluation directory for the evaluation figures (if present)")
+    p.add_argument("--out", "-o", default="figures", help="output directory")
+    _add_sampler_args(p)
+    p.set_defaults(func=cmd_figures)
     return parser
 
 

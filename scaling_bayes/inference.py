@@ -163,11 +163,16 @@ def sample(
     ``hold_fixed_in_init``: variables the initial optimisation must not move (the
     hierarchical scales, see :func:`_mode_start`).
     """
-    kwargs: dict[str, Any] = {"init": f"jitter+adapt_{config.mass_matrix}"}
+    kwargs: dict[str, Any] = {}
+    start = None
     if config.init == "mode":
         start = _mode_start(model, config.mode_starts, random_seed, hold_fixed_in_init)
-        kwargs["initvals"] = [start] * config.chains
-        kwargs["init"] = f"adapt_{config.mass_matrix}"
+    if config.sampler == "pymc":
+        kwargs["init"] = f"{'adapt' if start else 'jitter+adapt'}_{config.mass_matrix}"
+        if start is not None:
+            kwargs["initvals"] = [start] * config.chains
+    elif start is not None:  # external samplers take one start for all chains
+        kwargs["initvals"] = start
     with model:
         return pm.sample(
             draws=config.draws,
@@ -176,7 +181,7 @@ def sample(
             cores=config.cores or min(config.chains, available_cores()),
             random_seed=random_seed,
             nuts_sampler=config.sampler,
-            target_accept=config.target_accept,
+            nuts={"target_accept": config.target_accept},
             progressbar=progressbar,
             compute_convergence_checks=False,
             **kwargs,

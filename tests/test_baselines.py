@@ -1,0 +1,29 @@
+import warnings
+
+import pandas as pd
+import pytest
+
+from scaling_bayes import ConvergenceWarning
+from scaling_bayes.baselines import FlopsLawBaseline
+
+pytestmark = pytest.mark.slow
+
+
+def test_flops_baseline_fits_and_predicts_per_benchmark(small_v2, tmp_path):
+    model = FlopsLawBaseline()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(small_v2, chains=1, draws=40, tune=60, progressbar=False)
+    post = model.posterior
+    # one "skill" per benchmark, each its own anchor: no shared skills
+    assert list(post["skill"].values) == list(post["benchmark"].values)
+    assert list(post["covariate"].values) == ["log_flops"]
+    lam = post["loadings"].isel(chain=0, draw=0).values
+    assert (lam == pd.DataFrame(lam).values).all() and (lam.sum(axis=1) == 1).all()
+    new = pd.DataFrame({"family": ["qwen2", "alien"], "params_b": [30, 3], "tokens_t": [7, 1]})
+    table = model.predict(new).table
+    assert len(table) == 2 * len(small_v2.benchmarks)
+    model.save(tmp_path / "b")
+    loaded = FlopsLawBaseline.load(tmp_path / "b")
+    assert isinstance(loaded, FlopsLawBaseline)
+    pd.testing.assert_frame_equal(loaded.predict(new).table, table)
