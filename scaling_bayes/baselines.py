@@ -33,5 +33,7 @@ class FlopsLawBaseline(LatentSkillModel):
         super().__init__(n_skills=1, **kwargs)
 
     def build(self, data: ScoreTable) -> pm.Model:
-        self.config = replace(self.config, n_skills=len(data.benchmarks), anchors=None)
+        self.config = replace(
+            self.config, n_skills=len(data.benchmarks), anchors=tuple(data.benchmarks)
+        )
         return super().build(data)

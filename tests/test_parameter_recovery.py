@@ -27,10 +27,18 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     design = build_design(small_v2)
     config = ModelConfig(n_skills=2)
     with build_model(design, config):
-        prior = pm.sample_prior_predictive(draws=1, random_seed=20261125)
-    # only keep the draws off exact 0/1; a continuity correction would make the
-    # simulated data disagree with the model that generated them
-    y = np.clip(prior["prior_predictive"]["score"].values.ravel(), 1e-12, 1 - 1e-12)
+        prior = pm.sample_prior_predictive(draws=200, random_seed=20261125)
+    # The weakly informative prior also generates worlds where most scores sit at
+    # 0 or 1 to machine precision, which the likelihood's mu-clipping cannot represent.
+    # Take the first draw with at most 1% of its scores outside [0.001, 0.999]:
+    # conditioning on the data keeps the posterior calibrated, so coverage must still
+    # be ~90%.  (The prior predictive is wide: see the closing note on prior checks.)
+    scores = prior["prior_predictive"]["score"].isel(chain=0)
+    ok = (((scores < 1e-3) | (scores > 1 - 1e-3)).mean("cell") <= 0.01).values
+    assert ok.any(), "no realistic prior draw among 200"
+    pick = int(np.argmax(ok))
+    prior = prior.isel(draw=[pick])
+    y = np.clip(scores.isel(draw=pick).values, 1e-12, 1 - 1e-12)
     sim = build_model(dataclasses.replace(design, y=y), config)
 
     with warnings.catch_warnings():
