@@ -15,6 +15,7 @@ data.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "FLOPS_PER_PARAM_TOKEN",
     "compute_optimal_split",
     "data_box",
+    "summarize_split",
     "default_budgets",
     "flops",
 ]
@@ -245,3 +247,23 @@ def compute_optimal_split(
     out["tokens_per_param"].attrs["units"] = "training tokens per parameter"
     out["budget"].attrs["units"] = "FLOPs"
     return out
+
+
+def summarize_split(split: xr.Dataset, prob: float = 0.9) -> pd.DataFrame:
+    """One row per budget: posterior median and equal-tailed ``prob`` interval of the optimal
+    params (B), tokens (T) and tokens per parameter, and the share of draws whose optimum
+    lies on the edge of the data range."""
+    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    rows = {"budget_flops": split["budget"].values}
+    for var in ("params_b", "tokens_t", "tokens_per_param", "value"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # budgets outside the data: all NaN
+            q = split[var].quantile([lo_q, 0.5, hi_q], dim=("chain", "draw"))
+        q = q.transpose("budget", "quantile").values
+        rows[f"{var}_median"] = q[:, 1]
+        rows[f"{var}_lower"] = q[:, 0]
+        rows[f"{var}_upper"] = q[:, 2]
+    rows["share_at_edge"] = split["at_edge"].mean(("chain", "draw")).values
+    table = pd.DataFrame(rows)
+    table.loc[~split["feasible"].values, "share_at_edge"] = np.nan
+    return table

@@ -20,6 +20,7 @@ Groups:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -118,7 +119,13 @@ def _pct(prob: float) -> str:
 
 def _text_colour(rgba) -> str:
     r, g, b = mcolors.to_rgb(rgba)
-    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.4 else "white"
+
+
+def _grid(n: int, ncols: int) -> tuple[int, int]:
+    """(rows, cols) for ``n`` panels with at most ``ncols`` columns, rows filled evenly."""
+    nrows = int(np.ceil(n / max(1, min(ncols, n))))
+    return nrows, int(np.ceil(n / nrows))
 
 
 def _from_collection(pc) -> Figure:
@@ -180,8 +187,7 @@ def plot_scaling_curves(
     score = draws["score"].sel(benchmark=benchmarks)
     q = score.quantile([0.05, 0.25, 0.5, 0.75, 0.95], dim=("chain", "draw"))
 
-    ncols = min(ncols, len(benchmarks))
-    nrows = int(np.ceil(len(benchmarks) / ncols))
+    nrows, ncols = _grid(len(benchmarks), ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.8), squeeze=False,
         constrained_layout=True,
@@ -228,10 +234,14 @@ def plot_trace(
     and variant sds.  All coordinates of a variable share a panel; colour encodes the
     chain, so well-mixed chains overlap.
     """
+    if kind not in ("trace", "rank"):
+        raise ValueError(f"kind={kind!r}: use 'trace' or 'rank'.")
     _, posterior = _fitted(model, "plot_trace")
-    var_names = [v for v in (var_names or TRACE_VARS) if v in posterior]
-    if not var_names:
-        raise ValueError(f"none of var_names are posterior variables ({sorted(posterior.data_vars)}).")
+    if var_names is None:
+        var_names = [v for v in TRACE_VARS if v in posterior]
+    unknown = [v for v in var_names if v not in posterior]
+    if unknown or not var_names:
+        raise ValueError(f"var_names {unknown} are not posterior variables ({sorted(posterior.data_vars)}).")
     n_chains = posterior.sizes["chain"]
     pc_kwargs = {
         "aes": {"color": ["chain"], "overlay": ["__variable__", "chain", *_extra_dims(posterior, var_names)]},
@@ -239,9 +249,9 @@ def plot_trace(
         "figure_kwargs": {"figsize": (11, 1.9 * len(var_names) + 0.6), "layout": "constrained"},
     }
     plotter = az.plot_trace_dist if kind == "trace" else az.plot_rank_dist
-    if kind not in ("trace", "rank"):
-        raise ValueError(f"kind={kind!r}: use 'trace' or 'rank'.")
-    pc = plotter(model.idata, var_names=list(var_names), backend="matplotlib", **pc_kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Your data appears to have a single value")  # fixed elements
+        pc = plotter(model.idata, var_names=list(var_names), kind="kde", backend="matplotlib", **pc_kwargs)
     fig = _from_collection(pc)
     plot = pc.viz["plot"]
     right = "trace" if kind == "trace" else "rank"
@@ -300,29 +310,34 @@ def plot_energy(model: LatentSkillModel) -> Figure:
 
 
 def _diagnostic_table(posterior: xr.Dataset, var_names: Sequence[str] | None) -> pd.DataFrame:
-    """R-hat and bulk/tail ESS of every scalar element of the posterior variables."""
+    """R-hat and bulk/tail ESS of every free scalar element of the posterior variables
+    (constants such as anchor loadings, and the redundant upper triangle and diagonal of
+    the correlation matrix, are left out)."""
+    skip = ("_free", "_centre", "_raw", "_chol", "_chol_corr", "_chol_stds")
     var_names = list(var_names) if var_names else [
-        v for v in posterior.data_vars
-        if not v.endswith(("_free", "_centre", "_chol", "_chol_corr", "_chol_stds")) and v != "log_nu"
-        and v != "log_phi"
+        v for v in posterior.data_vars if not v.endswith(skip) and v not in ("log_nu", "log_phi")
     ]
     post = posterior[var_names]
-    rhat = az.rhat(post)
-    ess_bulk = az.ess(post, method="bulk")
-    ess_tail = az.ess(post, method="tail")
-    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant elements: 0/0
+        diagnostics = {
+            "rhat": az.rhat(post),
+            "ess_bulk": az.ess(post, method="bulk"),
+            "ess_tail": az.ess(post, method="tail"),
+        }
+    spread = post.std(SAMPLE_DIMS)
+    frames = []
     for v in var_names:
-        frame = pd.DataFrame(
-            {
-                "rhat": np.ravel(rhat[v].values),
-                "ess_bulk": np.ravel(ess_bulk[v].values),
-                "ess_tail": np.ravel(ess_tail[v].values),
-            }
-        )
+        keep = spread[v] > 0
+        if v == "skill_corr":
+            i = xr.DataArray(np.arange(post.sizes["skill"]), dims="skill")
+            j = xr.DataArray(np.arange(post.sizes["skill_"]), dims="skill_")
+            keep = keep & (i > j)
+        keep = np.ravel(keep.values)
+        frame = pd.DataFrame({k: np.ravel(d[v].values)[keep] for k, d in diagnostics.items()})
         frame["variable"] = v
-        rows.append(frame)
-    table = pd.concat(rows, ignore_index=True)
-    return table.dropna(subset=["rhat", "ess_bulk"])  # constants (anchor loadings, corr diagonal)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).dropna(subset=["rhat", "ess_bulk"])
 
 
 def plot_rhat_ess(
@@ -343,24 +358,26 @@ def plot_rhat_ess(
     order = list(dict.fromkeys(table["variable"]))
     ypos = {v: i for i, v in enumerate(order)}
     rng = np.random.default_rng(0)
-    jitter = rng.uniform(-0.25, 0.25, len(table))
-    y = table["variable"].map(ypos).to_numpy() + jitter
+    row = table["variable"].map(ypos).to_numpy()
+    y = row + rng.uniform(-0.28, 0.28, len(table))
+    y_half = row + rng.uniform(0.04, 0.3, len(table))  # ESS: bulk above, tail below the row line
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
 
     fig, (ax_r, ax_e) = plt.subplots(
         1, 2, figsize=(11, 0.42 * len(order) + 1.8), sharey=True, constrained_layout=True
     )
     bad = table["rhat"] > rhat_max
-    ax_r.scatter(table["rhat"][~bad], y[~bad], s=9, color=PALETTE[0], alpha=0.6, lw=0, label=f"≤ {rhat_max}")
-    ax_r.scatter(table["rhat"][bad], y[bad], s=14, color=PALETTE[1], alpha=0.9, lw=0, label=f"> {rhat_max}")
+    ax_r.scatter(table["rhat"][~bad], y[~bad], s=9, color=PALETTE[0], alpha=0.6, lw=0, label="ok")
+    ax_r.scatter(table["rhat"][bad], y[bad], s=14, color=PALETTE[1], alpha=0.9, lw=0, label="high")
     ax_r.axvline(rhat_max, color="black", ls="--", lw=1)
     ax_r.set_xlabel("rank-normalised split R-hat (dimensionless; ideal 1)")
     ax_r.set_title(f"R-hat: max {table['rhat'].max():.3f}, {int(bad.sum())} of {len(table)} above {rhat_max}",
                    fontsize=10)
-    ax_r.legend(loc="lower right", fontsize=8, frameon=False)
 
-    ax_e.scatter(table["ess_bulk"], y - 0.12, s=9, color=PALETTE[0], alpha=0.6, lw=0, label="bulk ESS")
-    ax_e.scatter(table["ess_tail"], y + 0.12, s=9, color=PALETTE[4], alpha=0.6, lw=0, label="tail ESS")
+    ax_e.scatter(table["ess_bulk"], 2 * row - y_half, s=9, color=PALETTE[2], alpha=0.6, lw=0,
+                 marker="s", label="bulk ESS (upper half of the row)")
+    ax_e.scatter(table["ess_tail"], y_half, s=9, color=PALETTE[4], alpha=0.7, lw=0, marker="D",
+                 label="tail ESS (lower half)")
     ax_e.axvline(ess_min, color="black", ls="--", lw=1)
     ax_e.set_xscale("log")
     ax_e.set_xlabel(f"effective sample size (draws, log scale; {n_draws} draws in total)")
@@ -368,13 +385,16 @@ def plot_rhat_ess(
         f"ESS: min bulk {table['ess_bulk'].min():.0f}, min tail {table['ess_tail'].min():.0f} "
         f"(dashed: {ess_min:g})", fontsize=10,
     )
-    ax_e.legend(loc="lower right", fontsize=8, frameon=False)
 
     ax_r.set_yticks(range(len(order)), [f"{v} ({(table['variable'] == v).sum()})" for v in order])
     ax_r.set_ylabel("parameter (number of elements)")
     ax_r.set_ylim(len(order) - 0.5, -0.5)
     for ax in (ax_r, ax_e):
         ax.grid(alpha=0.3, axis="x")
+    handles = [*ax_r.get_legend_handles_labels()[0], *ax_e.get_legend_handles_labels()[0]]
+    labels = ["R-hat ≤ %g" % rhat_max, "R-hat > %g" % rhat_max, *ax_e.get_legend_handles_labels()[1]]
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False, fontsize=8.5,
+               markerscale=1.6)
     fig.suptitle("Convergence diagnostics for every parameter element", fontsize=11)
     return fig
 
@@ -406,8 +426,7 @@ def plot_ppc(
     rng = np.random.default_rng(random_seed)
     picks = rng.choice(score.shape[0], size=min(n_replicates, score.shape[0]), replace=False)
     benchmarks = design.benchmarks
-    ncols = min(ncols, len(benchmarks))
-    nrows = int(np.ceil(len(benchmarks) / ncols))
+    nrows, ncols = _grid(len(benchmarks), ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows + 0.8), squeeze=False, constrained_layout=True
     )
@@ -450,7 +469,9 @@ def pit_values(model: LatentSkillModel, *, random_seed: int = 0) -> pd.DataFrame
     The pointwise log likelihood is the model's Beta density at the observed (continuity
     corrected) score, evaluated exactly from the posterior draws of the latent mean and
     precision (no PyMC recompilation); ArviZ's PSIS ``loo_pit`` then weights the in-sample
-    posterior-predictive draws.  Returns ``model, benchmark, observed, pit, pit_insample``.
+    posterior-predictive draws.  Returns ``model, benchmark, observed, pit, pit_insample``
+    (``pit`` is NaN where PSIS fails, e.g. on stuck chains; ``pit_insample`` is the plain
+    in-sample PIT, the share of predictive draws at or below the observed score).
     """
     design, posterior = _fitted(model, "pit_values")
     draws, cm, cb = _insample(model, random_seed)
@@ -466,18 +487,20 @@ def pit_values(model: LatentSkillModel, *, random_seed: int = 0) -> pd.DataFrame
             "observed_data": xr.Dataset({"score": (("cell",), design.y)}),
         }
     )
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pareto-k warnings: the PIT is still informative
-        pit = az.loo_pit(tree, random_state=random_seed)["score"].values
+    insample = (rep <= design.y).mean(axis=(0, 1))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pareto-k warnings: the PIT is still informative
+            pit = np.clip(az.loo_pit(tree, random_state=random_seed)["score"].values, 0.0, 1.0)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        pit = np.full_like(insample, np.nan)  # PSIS fails on degenerate (e.g. stuck) chains
     return pd.DataFrame(
         {
             "model": np.asarray(design.data.models.index)[cm],
             "benchmark": np.asarray(design.benchmarks)[cb],
             "observed": design.y,
             "pit": pit,
-            "pit_insample": (rep <= design.y).mean(axis=(0, 1)),
+            "pit_insample": insample,
         }
     )
 
@@ -487,21 +510,23 @@ def plot_loo_pit(
     *,
     n_bins: int = 10,
     random_seed: int = 0,
-    ncols: int = 4,
+    ncols: int = 5,
 ) -> Figure:
     """LOO-PIT histograms per benchmark and pooled (see :func:`pit_values`).
 
-    A calibrated model gives uniform PIT values; the grey band is the 95% range of a bin
-    count under uniformity.  A U shape means over-confident, a hump under-confident, a
+    A calibrated model gives uniform PIT values; the dashed lines (grey band) are the 95%
+    range of one bin's height under uniformity.  A U shape means over-confident, a hump under-confident, a
     slope biased predictions.
     """
     design, _ = _fitted(model, "plot_loo_pit")
     table = pit_values(model, random_seed=random_seed)
+    column, kind = "pit", "LOO-PIT"
+    if table["pit"].isna().all():
+        column, kind = "pit_insample", "in-sample PIT (PSIS-LOO failed on this posterior)"
     panels = [("all benchmarks", table)] + [
         (b, table[table["benchmark"] == b]) for b in design.benchmarks
     ]
-    ncols = min(ncols, len(panels))
-    nrows = int(np.ceil(len(panels) / ncols))
+    nrows, ncols = _grid(len(panels), ncols)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(3.2 * ncols, 2.4 * nrows + 0.8), squeeze=False, constrained_layout=True
     )
@@ -509,18 +534,21 @@ def plot_loo_pit(
     for ax, (name, frame) in zip(axes.flat, panels):
         n = len(frame)
         lo, hi = stats.binom.ppf([0.025, 0.975], n, 1 / n_bins) * n_bins / max(n, 1)
-        ax.axhspan(lo, hi, color=GREY, alpha=0.25, lw=0)
-        ax.axhline(1.0, color=GREY, lw=1)
-        ax.hist(frame["pit"], bins=edges, density=True, color=PALETTE[0] if name != "all benchmarks"
-                else PALETTE[2], edgecolor="white", alpha=0.9)
+        colour = PALETTE[0] if name != "all benchmarks" else PALETTE[2]
+        ax.axhspan(lo, hi, color=GREY, alpha=0.2, lw=0, zorder=0)
+        ax.hist(frame[column], bins=edges, density=True, color=colour, alpha=0.55, zorder=1)
+        ax.hist(frame[column], bins=edges, density=True, histtype="step", color=colour, lw=1.2, zorder=2)
+        for level in (lo, hi):
+            ax.axhline(level, color="black", ls="--", lw=0.8, zorder=3)
+        ax.axhline(1.0, color="black", lw=0.8, zorder=3)
         ax.set_xlim(0, 1)
         ax.set_title(f"{name} (n = {n})", fontsize=10)
-        ax.set_xlabel("LOO-PIT (probability)")
+        ax.set_xlabel(f"{kind.split(' (')[0]} (probability)")
         ax.set_ylabel("density")
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(
-        "LOO-PIT of the training scores (uniform = calibrated; grey: 95% band for a uniform histogram)",
+        f"{kind} of the training scores (uniform = calibrated; dashed: 95% range of a bin under uniformity)",
         fontsize=11,
     )
     return fig
@@ -537,21 +565,21 @@ def plot_loadings(model: LatentSkillModel, *, prob: float = 0.9) -> Figure:
     skills = [str(s) for s in lam["skill"].values]
     benchmarks = design.benchmarks
     fig, ax = plt.subplots(
-        figsize=(2.1 * len(skills) + 3.2, 0.5 * len(benchmarks) + 1.8), constrained_layout=True
+        figsize=(2.0 * len(skills) + 3.4, 0.55 * len(benchmarks) + 1.6), constrained_layout=True
     )
     vmax = max(float(hi.max()), 1.0)
-    im = ax.imshow(med.values, cmap="cividis", vmin=0, vmax=vmax, aspect="auto")
+    im = ax.imshow(med.values, cmap="Blues", vmin=0, vmax=vmax, aspect="auto")
     for i, bench in enumerate(benchmarks):
         for k, skill in enumerate(skills):
             value = float(med.values[i, k])
             colour = _text_colour(im.cmap(im.norm(value)))
             if bench == skill:
-                text = "1 (anchor)"
+                text = "1\n(anchor)"
             elif float(hi.values[i, k]) - float(lo.values[i, k]) == 0:
-                text = f"{value:.2f}"
+                text = f"{value:g}\n(fixed)"
             else:
                 text = f"{value:.2f}\n[{float(lo.values[i, k]):.2f}, {float(hi.values[i, k]):.2f}]"
-            ax.text(k, i, text, ha="center", va="center", fontsize=7.5, color=colour)
+            ax.text(k, i, text, ha="center", va="center", fontsize=8.5, color=colour)
     ax.set_xticks(range(len(skills)), [_skill_label(s) for s in skills])
     ax.set_yticks(range(len(benchmarks)), benchmarks)
     ax.set_xlabel("latent skill (named by its anchor benchmark)")
@@ -582,7 +610,7 @@ def plot_skill_correlation(model: LatentSkillModel, *, prob: float = 0.9) -> Fig
             text = "1" if i == j else f"{value:.2f}\n[{float(lo.values[i, j]):.2f}, {float(hi.values[i, j]):.2f}]"
             ax.text(j, i, text, ha="center", va="center", fontsize=8.5, color=colour)
     labels = [_skill_label(s) for s in skills]
-    ax.set_xticks(range(k), labels, rotation=20, ha="right")
+    ax.set_xticks(range(k), labels)
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("skill")
     ax.set_ylabel("skill")
@@ -631,11 +659,12 @@ def plot_family_efficiency(
         ax.set_title(_skill_label(skill), fontsize=10)
         ax.set_xlabel("family effect α (logit units)")
         ax.grid(alpha=0.3, axis="x")
+        ax.grid(alpha=0.12, axis="y")
     axes[0, 0].set_yticks(y, order, fontsize=8 if n <= 40 else 6.5)
     axes[0, 0].set_ylim(n - 0.5, -0.5)
     axes[0, 0].set_ylabel("base family" if level == "family" else "variant family")
     fig.suptitle(
-        f"Family efficiency: skill at the data's mean params and tokens "
+        "Family efficiency: each family's skill at the data's mean params and tokens\n"
         f"(median, 50% and {_pct(prob)} intervals; dashed: population mean)",
         fontsize=11,
     )
@@ -700,12 +729,13 @@ def plot_known_vs_unseen(
         ax.plot(qm[2], y + offset, "o", color="white", mec=colour, ms=5)
     if len(match):
         obs = 100 * design.data.scores.loc[match.index[0], benchmarks].to_numpy(float)
-        ax.plot(obs, y - 0.17, "x", color="black", ms=7, mew=1.6, label=f"observed: {match.index[0]}")
+        ax.plot(obs, y - 0.17, "x", color="black", ms=7, mew=1.6,
+                label=f"observed (a training model): {match.index[0]}")
     ax.set_yticks(y, benchmarks)
     ax.set_ylim(len(benchmarks) - 0.5, -0.6)
     ax.set_xlabel("predicted score (%)")
     ax.set_ylabel("benchmark")
-    ax.set_xlim(0, 100)
+    ax.set_xlim(-1.5, 101.5)
     ax.grid(alpha=0.3, axis="x")
     fig.legend(loc="outside lower center", ncols=3, frameon=False, fontsize=8.5)
     ax.set_title(
@@ -759,36 +789,36 @@ def plot_mae_heatmap(result: EvaluationResult) -> Figure:
     vmax = np.nanmax(np.r_[ours.ravel(), sloth.ravel()])
     dmax = max(np.nanmax(np.abs(diff)), 0.5)
     fig, axes = plt.subplots(
-        3, 1, figsize=(0.85 * len(columns) + 3.6, 3 * (0.45 * len(settings) + 0.9) + 0.8),
+        3, 1, figsize=(0.85 * len(columns) + 3.6, 3 * max(1.8, 0.45 * len(settings) + 0.9) + 0.8),
         constrained_layout=True,
     )
-    row_labels = []
-    for bset, n in settings:
-        label = _setting_label(bset, n)
+    plain = [_setting_label(bset, n) for bset, n in settings]
+    with_k = []
+    for (bset, n), label in zip(settings, plain):
         if best_k is not None and (bset, n) in best_k.index and pd.notna(best_k.loc[(bset, n)]):
-            label += f" (Sloth K={int(best_k.loc[(bset, n)])})"
-        row_labels.append(label)
+            label += f" (K={int(best_k.loc[(bset, n)])})"
+        with_k.append(label)
     panels = (
-        (ours, "ours: posterior mean", "cividis", mcolors.Normalize(0, vmax), "MAE (pp)"),
-        (sloth, "Sloth at its best K", "cividis", mcolors.Normalize(0, vmax), "MAE (pp)"),
-        (diff, "ours − Sloth best (negative: ours better)", "PuOr_r",
-         mcolors.TwoSlopeNorm(0, -dmax, dmax), "MAE difference (pp)"),
+        (ours, "ours: posterior mean", "Blues", mcolors.Normalize(0, vmax), "MAE (pp)", plain),
+        (sloth, "Sloth at its best K (lowest average MAE on these rows)", "Blues",
+         mcolors.Normalize(0, vmax), "MAE (pp)", with_k),
+        (diff, "ours − Sloth best (negative: ours more accurate)", "PuOr_r",
+         mcolors.TwoSlopeNorm(0, -dmax, dmax), "MAE difference (pp)", plain),
     )
-    for ax, (values, title, cmap, norm, clabel) in zip(axes, panels):
-        cm = plt.get_cmap(cmap).copy()
-        cm.set_bad("#eeeeee")
+    for ax, (values, title, cmap, norm, clabel, row_labels) in zip(axes, panels):
+        cm = plt.get_cmap(cmap).with_extremes(bad="#eeeeee")
         im = ax.imshow(np.ma.masked_invalid(values), cmap=cm, norm=norm, aspect="auto")
         for r in range(values.shape[0]):
             for c in range(values.shape[1]):
                 if np.isfinite(values[r, c]):
-                    ax.text(c, r, f"{values[r, c]:.1f}", ha="center", va="center", fontsize=8,
+                    ax.text(c, r, f"{values[r, c]:.1f}", ha="center", va="center", fontsize=8.5,
                             color=_text_colour(cm(norm(values[r, c]))))
         ax.set_xticks(range(len(columns)), columns, rotation=35, ha="right", fontsize=8.5)
         ax.set_yticks(range(len(settings)), row_labels, fontsize=8.5)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("setting")
         if "Average" in columns:
-            ax.axvline(len(columns) - 1.5, color="white", lw=2)
+            ax.axvline(len(columns) - 1.5, color="black", lw=1.5)
         fig.colorbar(im, ax=ax, shrink=0.9, pad=0.01).set_label(clabel)
     axes[-1].set_xlabel("benchmark")
     fig.suptitle("Leave-family-out accuracy: family-macro MAE in percentage points", fontsize=11)
@@ -804,8 +834,17 @@ def plot_calibration(result: EvaluationResult) -> Figure:
     if not probs:
         raise ValueError("the evaluation metrics have no coverage_XX columns.")
     settings = _settings(metrics)
-    fig, ax = plt.subplots(figsize=(6.2, 5.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), constrained_layout=True)
     ax.plot([0, 100], [0, 100], color=GREY, ls="--", lw=1, label="ideal (nominal = empirical)")
+    averages = metrics.xs("Average", level="benchmark") if "Average" in metrics.index.get_level_values(
+        "benchmark") else None
+    if averages is not None and len(averages):
+        n_min = int(averages["n_rows"].min())
+        nominal = np.linspace(min(probs) - 8, 100, 60) / 100
+        half = 1.96 * np.sqrt(nominal * (1 - nominal) / n_min)
+        lo, hi = 100 * np.clip(nominal - half, 0, 1), 100 * np.clip(nominal + half, 0, 1)
+        ax.fill_between(100 * nominal, lo, hi, color=GREY, alpha=0.18, lw=0,
+                        label=f"95% range if calibrated ({n_min} independent scores)")
     for i, (bset, n) in enumerate(settings):
         colour = PALETTE[i % len(PALETTE)]
         block = metrics.xs((bset, n), level=("benchmark_set", "n_train_per_family"))
@@ -813,13 +852,15 @@ def plot_calibration(result: EvaluationResult) -> Figure:
         for p in probs:
             vals = 100 * per_bench[f"coverage_{p:g}"].to_numpy(float)
             xj = p + (i - (len(settings) - 1) / 2) * 0.8
-            ax.scatter(np.full(len(vals), xj), vals, s=10, color=colour, alpha=0.3, lw=0)
+            ax.scatter(np.full(len(vals), xj), vals, s=13, color=colour, alpha=0.4, lw=0, clip_on=False)
         if "Average" in block.index:
             avg = block.loc["Average"]
             ax.plot(probs, [100 * avg[f"coverage_{p:g}"] for p in probs], "o-", color=colour, lw=1.8,
                     label=f"{_setting_label(bset, n)} ({int(avg['n_rows'])} test scores)")
+    shown = [100 * metrics[f"coverage_{p:g}"].to_numpy(float) for p in probs]
+    lowest = min(float(np.nanmin(np.concatenate(shown))), min(probs) - 8)
     ax.set_xlim(min(probs) - 8, 100)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(max(0.0, 10 * np.floor(lowest / 10) - 5), 101)
     ax.set_xticks(probs)
     ax.set_xlabel("nominal coverage of the central interval (%)")
     ax.set_ylabel("empirical coverage on held-out families (%)")
@@ -854,6 +895,8 @@ def plot_interval_width(result: EvaluationResult) -> Figure:
         offset = (i - (len(settings) - 1) / 2) * 0.8 / max(len(settings), 1)
         rows = [b for b in benches if b in block.index]
         y = np.array([benches.index(b) for b in rows]) + offset
+        ax_r.hlines(y, 100 * block.loc[rows, "mae_family_macro"], 100 * block.loc[rows, f"width_{ref:g}"],
+                    color=colour, lw=0.8, alpha=0.6)
         ax_r.plot(100 * block.loc[rows, f"width_{ref:g}"], y, "o", color=colour, ms=5,
                   label=f"{_setting_label(bset, n)}: {ref:g}% width")
         ax_r.plot(100 * block.loc[rows, "mae_family_macro"], y, "|", color=colour, ms=9, mew=2,
@@ -911,7 +954,7 @@ def plot_compute_optimal(
     (p_lo, p_hi), (t_lo, t_hi) = data_box(model)
     edge = split["at_edge"].mean(SAMPLE_DIMS).values
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.9), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.3), constrained_layout=True)
     ax_iso, ax_n, ax_r = axes
     cmap = plt.get_cmap("viridis")
     curve = split["value_grid"].median(SAMPLE_DIMS)
@@ -929,7 +972,7 @@ def plot_compute_optimal(
     ax_iso.set_xlabel("parameters N (billions, log scale)")
     unit = split.attrs.get("target_unit", "")
     ax_iso.set_ylabel(unit.replace("(fraction)", "(%)") if scale == 100 else unit)
-    ax_iso.set_title("Iso-FLOP profiles (posterior median; dot = optimum)", fontsize=10)
+    ax_iso.set_title("Iso-FLOP profiles (posterior median; dot: median optimal size)", fontsize=10)
     ax_iso.grid(alpha=0.3)
 
     models = design.data.models
@@ -937,35 +980,41 @@ def plot_compute_optimal(
     ax_n.scatter(c_models, models["params_b"], s=10, color=GREY, alpha=0.5, lw=0, label="training models")
     ax_r.scatter(c_models, 1000 * models["tokens_t"] / models["params_b"], s=10, color=GREY, alpha=0.5,
                  lw=0, label="training models")
-    for ax, var, colour in ((ax_n, "params_b", PALETTE[0]), (ax_r, "tokens_per_param", PALETTE[1])):
+    grid_p = split["grid_params_b"].values
+    search = {"params_b": (grid_p[:, 0], grid_p[:, -1])}
+    pt = budgets / FLOPS_PER_PARAM_TOKEN
+    search["tokens_per_param"] = (1000 * pt / grid_p[:, 0] ** 2, 1000 * pt / grid_p[:, -1] ** 2)
+    on_edge = edge > 0.5
+    for ax, var, colour in ((ax_n, "params_b", PALETTE[0]), (ax_r, "tokens_per_param", PALETTE[0])):
         qv = q[var].transpose("quantile", "budget").values
         ax.fill_between(budgets, qv[0], qv[4], color=colour, alpha=0.18, lw=0, label="90% interval")
         ax.fill_between(budgets, qv[1], qv[3], color=colour, alpha=0.35, lw=0, label="50% interval")
-        ax.plot(budgets, qv[2], "o-", color=colour, lw=1.8, ms=4, label="posterior median")
+        ax.plot(budgets, qv[2], "-", color=colour, lw=1.8)
+        ax.plot(budgets[~on_edge], qv[2][~on_edge], "o", color=colour, ms=5, label="posterior median")
+        ax.plot(budgets[on_edge], qv[2][on_edge], "o", mfc="white", mec=colour, mew=1.5, ms=6,
+                label="median, optimum on the range edge")
+        for k, bound in enumerate(search[var]):
+            ax.plot(budgets, bound, ls="--", color="#555555", lw=1.0,
+                    label="search range (data box)" if k == 0 else None)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training compute C = 6ND (FLOPs, log scale)")
-        ax.grid(alpha=0.3, which="both")
-    ax_n.axhspan(p_lo, p_hi, color=PALETTE[0], alpha=0.05, lw=0)
+        ax.grid(alpha=0.3, which="major")
     ax_n.set_ylabel("compute-optimal parameters N (billions, log scale)")
     ax_n.set_title("Optimal model size", fontsize=10)
-    ax_n.legend(fontsize=8, frameon=False, loc="upper left")
-    ax_r.axhline(20, color="black", ls=":", lw=1)
-    ax_r.text(budgets.min(), 20 * 1.15, "20 tokens/param (Chinchilla)", fontsize=8)
+    ax_r.axhline(20, color=PALETTE[2], ls=":", lw=1.5, label="20 tokens/param (Chinchilla)")
     ax_r.set_ylabel("compute-optimal tokens per parameter D/N (log scale)")
     ax_r.set_title("Optimal data-to-model ratio", fontsize=10)
-    ax_r.legend(fontsize=8, frameon=False, loc="upper right")
-    for b, budget in enumerate(budgets):
-        if edge[b] > 0.5:
-            ax_n.annotate("edge", (budget, float(q["params_b"].sel(quantile=0.5).values[b])),
-                          textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7,
-                          color=PALETTE[0])
+    handles, labels = ax_n.get_legend_handles_labels()
+    extra = ax_r.get_legend_handles_labels()
+    fig.legend([*handles, extra[0][-1]], [*labels, extra[1][-1]], loc="outside lower center",
+               ncols=7, frameon=False, fontsize=8.5)
     target_label = split.attrs.get("target", target)
     fig.suptitle(
-        f"Compute-optimal split for target '{target_label}', family: {split.attrs.get('family')}\n"
-        f"Searched only inside the training data range: {p_lo:g}–{p_hi:g}B parameters and "
-        f"{t_lo:g}–{t_hi:g}T tokens; 'edge' = the optimum sits on that boundary in most draws "
-        f"(the true optimum may lie outside the data).",
+        f"Compute-optimal split for target '{target_label}', family: {split.attrs.get('family')}. "
+        f"Searched only inside the training data range,\n{p_lo:g}–{p_hi:g}B parameters × "
+        f"{t_lo:g}–{t_hi:g}T tokens (dashed: the search range per budget); hollow markers: the "
+        f"optimum sits on that edge in most draws, so the unrestricted optimum may lie outside the data.",
         fontsize=10,
     )
     return fig

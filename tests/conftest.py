@@ -36,3 +36,14 @@ def small_v2(sloth: ScoreTable) -> ScoreTable:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return sloth.select(benchmarks="leaderboard_v2", models=list(models)).fittable()
+
+
+@pytest.fixture(scope="session")
+def fast_examples(tmp_path_factory):
+    """``SCALING_BAYES_FAST=1`` and a fresh per-session ``SCALING_BAYES_CACHE`` (where the
+    notebooks and ``tests/test_plots.py`` share one tiny fit); restored afterwards."""
+    cache = tmp_path_factory.mktemp("examples")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCALING_BAYES_FAST", "1")
+        mp.setenv("SCALING_BAYES_CACHE", str(cache))
+        yield cache
