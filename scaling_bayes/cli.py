@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmarks", default=None,
                    help="benchmark set (all12, leaderboard_v1, leaderboard_v2) or a "
                    "comma-separated list (default: the dataset's own)")
-    p.add_argument("--n-skills", "-k", type=int, default=3, help="number of latent skills K (default 3)")
+    p.add_argument("--n-skills", "-k", type=int, default=4, help="number of latent skills K (default 4, chosen by PSIS-LOO)")
     p.add_argument("--anchors", default=None,
                    help="comma-separated anchor benchmark per skill (default: automatic)")
     p.add_argument("--link", default="richards", choices=["richards", "logistic"])
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one benchmark set (default: all three)")
     p.add_argument("--n-train", type=int, default=None, choices=[1, 2],
                    help="models kept in training per test family (default: both)")
-    p.add_argument("--n-skills", "-k", type=int, default=3)
+    p.add_argument("--n-skills", "-k", type=int, default=4)
     p.add_argument("--model", default="latent-skill", choices=["latent-skill", "flops-baseline"],
                    help="model to evaluate: the latent-skill model (default) or the "
                    "per-benchmark FLOPs law with family intercepts")

@@ -125,7 +125,7 @@ class Priors:
 class ModelConfig:
     """What to fit: number of skills, anchors, link and priors."""
 
-    n_skills: int = 3
+    n_skills: int = 4
     anchors: tuple[str, ...] | None = None
     link: LinkName = "richards"
     priors: Priors = field(default_factory=Priors)

@@ -4,7 +4,7 @@ It wires the data flow together — design → PyMC graph → NUTS → diagnosti
 posterior-predictive prediction — in the style of pymc-marketing's model classes.
 
 >>> from scaling_bayes import LatentSkillModel, load_dataset
->>> model = LatentSkillModel(n_skills=3)
+>>> model = LatentSkillModel(n_skills=4)
 >>> idata = model.fit(load_dataset("sloth_curated"))          # doctest: +SKIP
 >>> model.predict(new_models, prob=0.9).table                  # doctest: +SKIP
 """
@@ -73,8 +73,9 @@ class LatentSkillModel:
 
     Parameters
     ----------
-    n_skills : number of latent skills ``K`` (default 3; chosen by PSIS-LOO on the
-        bundled data, see ``benchmarks/choose_k.py``).
+    n_skills : number of latent skills ``K`` (default 4: chosen by PSIS-LOO on the
+        bundled data, all 12 benchmarks: elpd_loo K=2 2844, K=3 3001, K=4 3078
+        (Δ vs K=3: 80 ± 14); see ``benchmarks/results/choose_k_all12.csv``).
     anchors : one anchor benchmark per skill (default: :func:`~scaling_bayes.model.choose_anchors`).
     link : ``"richards"`` (asymmetric, default) or ``"logistic"``.
     priors : :class:`~scaling_bayes.model.Priors` overrides.
@@ -85,7 +86,7 @@ class LatentSkillModel:
 
     def __init__(
         self,
-        n_skills: int = 3,
+        n_skills: int = 4,
         *,
         anchors: tuple[str, ...] | list[str] | None = None,
         link: str = "richards",

@@ -277,7 +277,7 @@ def example_setup(fast: bool | None = None) -> ExampleSetup:
     if fast:
         kwargs = {"chains": 2, "draws": 50, "tune": 150, "mode_starts": 1, "progressbar": False}
         return ExampleSetup(fast=True, data=data, n_skills=2, sample_kwargs=kwargs)
-    return ExampleSetup(fast=False, data=data, n_skills=3, sample_kwargs={})
+    return ExampleSetup(fast=False, data=data, n_skills=4, sample_kwargs={})
 
 
 def example_cache_dir(fast: bool | None = None) -> Path:
