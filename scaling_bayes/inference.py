@@ -11,7 +11,6 @@ with advice, when any of them is bad.
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -23,7 +22,6 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-logger = logging.getLogger(__name__)
 
 SamplerName = Literal["pymc", "nutpie", "numpyro", "blackjax"]
 
