@@ -90,7 +90,7 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
                           sample_kwargs={"draws": 10}, progress=False)
     assert _fit_calls(tmp_path) == 2
     for name in ("predictions.csv", "metrics.csv", "comparison.csv", "diagnostics.csv", "summary.md",
-                 "win_rates.csv"):
+                 "win_rates.csv", "metrics_calibrated.csv"):
         assert (out / name).is_file(), name
     for fold in two_folds:
         assert (out / "folds" / f"{fold.slug}.csv").is_file()
@@ -128,8 +128,9 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     assert third.diagnostics["predict_seconds"].iloc[0] == result.diagnostics["predict_seconds"].iloc[0]
 
     loaded = EvaluationResult.from_dir(out)
-    for name in ("predictions", "metrics", "comparison", "diagnostics", "win_rates"):
+    for name in ("predictions", "metrics", "comparison", "diagnostics", "win_rates", "calibrated_metrics"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(third, name), obj=name)
+    assert "Cross-fold conformal" in loaded.summary_markdown()
     assert loaded.summary_markdown() == (out / "summary.md").read_text()
 
 

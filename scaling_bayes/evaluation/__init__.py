@@ -4,10 +4,13 @@
 - :mod:`.reference`: the Sloth paper's per-model errors and their family-macro aggregation.
 - :mod:`.metrics`: accuracy (family-macro / pooled MAE), calibration (interval coverage and
   width, CRPS), the side-by-side comparison with Sloth and paired win rates.
+- :mod:`.calibration`: cross-fold conformal recalibration of the intervals, learned only from
+  the families a fold trained on (reported beside the pure posterior intervals).
 - :mod:`.runner`: :func:`run_protocol` fits a forecaster on every fold (Dask distributed,
   cached per fold) and writes predictions, metrics, diagnostics and a markdown summary.
 """
 
+from .calibration import conformal_quantile, cross_fold_conformal, nonconformity
 from .metrics import (
     DEFAULT_PROBS,
     PREDICTION_COLUMNS,
@@ -38,12 +41,15 @@ __all__ = [
     "Setting",
     "SlothProtocol",
     "compare_with_sloth",
+    "conformal_quantile",
+    "cross_fold_conformal",
     "compute_metrics",
     "evaluate_fold",
     "fold_split",
     "load_protocol",
     "load_reference_errors",
     "metrics_markdown",
+    "nonconformity",
     "paired_win_rates",
     "run_protocol",
     "sloth_best_k",

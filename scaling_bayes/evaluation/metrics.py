@@ -400,6 +400,7 @@ def metrics_markdown(
     comparison: pd.DataFrame | None = None,
     diagnostics: pd.DataFrame | None = None,
     *,
+    calibrated: pd.DataFrame | None = None,
     title: str = "Leave-family-out evaluation (Sloth protocol)",
     digits: int = 1,
 ) -> str:
@@ -414,6 +415,9 @@ def metrics_markdown(
     diagnostics : DataFrame, optional
         Per-fold diagnostics (columns ``benchmark_set, n_train_per_family, max_rhat,
         min_ess_bulk, divergences, fit_seconds``).
+    calibrated : DataFrame, optional
+        :func:`compute_metrics` of recalibrated intervals (e.g. cross-fold conformal); shown
+        in its own section beside the pure posterior coverage.
     title : str
     digits : int
         Decimals of percentage-point numbers.
@@ -482,6 +486,33 @@ def metrics_markdown(
         _md_table(header, rows),
         "",
     ]
+
+    if calibrated is not None and len(calibrated):
+        cal = calibrated.xs(AVERAGE, level="benchmark")
+        header = ["setting", *[f"cov {_pct(p)}% (posterior → conformal)" for p in probs],
+                  *[f"width {_pct(p)}% (posterior → conformal)" for p in probs]]
+        rows = [
+            [
+                f"{bset}, n={n}",
+                *[f"{_fmt(r[f'coverage_{_pct(p)}'], digits=0)} → {_fmt(cal.loc[(bset, n), f'coverage_{_pct(p)}'], digits=0)}"
+                  for p in probs],
+                *[f"{_fmt(r[f'width_{_pct(p)}'], digits=digits)} → {_fmt(cal.loc[(bset, n), f'width_{_pct(p)}'], digits=digits)}"
+                  for p in probs],
+            ]
+            for (bset, n), r in averages.iterrows()
+            if (bset, n) in cal.index
+        ]
+        parts += [
+            "## Cross-fold conformal intervals (beside the pure posterior)",
+            "",
+            "Each test group's intervals are stretched about the posterior median by a factor "
+            "learned only from the *other* test groups of its setting (families the fold trained "
+            "on, each predicted by a fit that had not seen it); see "
+            "`scaling_bayes.evaluation.calibration`. Coverage in %, widths in pp.",
+            "",
+            _md_table(header, rows),
+            "",
+        ]
 
     header = ["setting", "benchmark", "MAE ours", *(["MAE Sloth best"] if comparison is not None else []),
               "CRPS", *[f"cov {_pct(p)}%" for p in probs]]

@@ -38,6 +38,8 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ._aggregate import SETTING_KEYS
+from .calibration import cross_fold_conformal
 from .metrics import (
     DEFAULT_PROBS,
     compare_with_sloth,
@@ -341,6 +343,11 @@ class EvaluationResult:
         One row per fold: max R-hat, min bulk ESS, divergences, timings, sizes.
     win_rates : DataFrame
         :func:`~scaling_bayes.evaluation.metrics.paired_win_rates` output.
+    calibrated_metrics : DataFrame or None
+        :func:`~scaling_bayes.evaluation.metrics.compute_metrics` of the cross-fold conformal
+        intervals (:func:`~scaling_bayes.evaluation.calibration.cross_fold_conformal`, pooled
+        over benchmarks), reported beside the pure posterior ones; ``None`` when a setting has
+        fewer than two test groups.
     out_dir : Path or None
         Where the files live.
     """
@@ -350,6 +357,7 @@ class EvaluationResult:
     comparison: pd.DataFrame
     diagnostics: pd.DataFrame
     win_rates: pd.DataFrame
+    calibrated_metrics: pd.DataFrame | None = None
     out_dir: Path | None = None
 
     FILES: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -359,6 +367,7 @@ class EvaluationResult:
             "comparison": "comparison.csv",
             "diagnostics": "diagnostics.csv",
             "win_rates": "win_rates.csv",
+            "calibrated_metrics": "metrics_calibrated.csv",
             "summary": "summary.md",
         }
     )
@@ -370,13 +379,18 @@ class EvaluationResult:
         diagnostics: pd.DataFrame | None = None,
         out_dir: str | os.PathLike[str] | None = None,
     ) -> EvaluationResult:
-        """Compute metrics, the Sloth comparison and win rates from a predictions table."""
+        """Compute metrics, the Sloth comparison, win rates and calibrated metrics from predictions."""
+        groups = predictions.groupby(list(SETTING_KEYS))["test_group"].nunique()
+        calibrated = None
+        if len(groups) and (groups >= 2).all():
+            calibrated = compute_metrics(cross_fold_conformal(predictions, per_benchmark=False))
         return cls(
             predictions=predictions,
             metrics=compute_metrics(predictions),
             comparison=compare_with_sloth(predictions),
             diagnostics=pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)) if diagnostics is None else diagnostics,
             win_rates=paired_win_rates(predictions),
+            calibrated_metrics=calibrated,
             out_dir=None if out_dir is None else Path(out_dir),
         )
 
@@ -390,18 +404,20 @@ class EvaluationResult:
         derived = ("metrics", "comparison", "win_rates")
         if not all((path / cls.FILES[name]).is_file() for name in derived):
             return cls.from_predictions(predictions, diagnostics, path)
+        calibrated_path = path / cls.FILES["calibrated_metrics"]
         return cls(
             predictions=predictions,
             metrics=_read_csv(path / cls.FILES["metrics"], index_col=[0, 1, 2]),
             comparison=_read_csv(path / cls.FILES["comparison"], index_col=[0, 1, 2]),
             diagnostics=pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)) if diagnostics is None else diagnostics,
             win_rates=_read_csv(path / cls.FILES["win_rates"]),
+            calibrated_metrics=_read_csv(calibrated_path, index_col=[0, 1, 2]) if calibrated_path.is_file() else None,
             out_dir=path,
         )
 
     def summary_markdown(self) -> str:
         """Markdown report: accuracy vs Sloth, calibration, per benchmark, diagnostics."""
-        return metrics_markdown(self.metrics, self.comparison, self.diagnostics)
+        return metrics_markdown(self.metrics, self.comparison, self.diagnostics, calibrated=self.calibrated_metrics)
 
     def save(self, out_dir: str | os.PathLike[str] | None = None) -> Path:
         """Write all tables and ``summary.md`` atomically; returns the directory."""
@@ -414,6 +430,8 @@ class EvaluationResult:
         _atomic_write_csv(target / self.FILES["comparison"], self.comparison, index=True)
         _atomic_write_csv(target / self.FILES["diagnostics"], self.diagnostics)
         _atomic_write_csv(target / self.FILES["win_rates"], self.win_rates)
+        if self.calibrated_metrics is not None:
+            _atomic_write_csv(target / self.FILES["calibrated_metrics"], self.calibrated_metrics, index=True)
         _atomic_write_text(target / self.FILES["summary"], self.summary_markdown())
         self.out_dir = target
         return target
