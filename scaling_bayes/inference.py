@@ -38,6 +38,11 @@ class ConvergenceWarning(UserWarning):
 class SamplerConfig:
     """NUTS settings.
 
+    Default 4 chains × 1000 draws after 1000 tuning steps.  Measured on the bundled data (all
+    12 benchmarks, K=4, 2 cores; ``benchmarks/fit_timing.py``): max R-hat 1.012, min bulk
+    ESS 332, 0 divergences in 206 s; with 500 draws R-hat was 1.033 and ESS 146.  The
+    slowest directions are the hierarchical scales (``family_sd``) and the Beta precisions.
+
     ``init="mode"`` (default) starts every chain from the best of ``mode_starts``
     jittered MAP optimisations (see :func:`_mode_start`).  Factor
     models have poor local modes; from PyMC's plain jittered start (``init="jitter"``)
@@ -48,7 +53,7 @@ class SamplerConfig:
     """
 
     chains: int = 4
-    draws: int = 500
+    draws: int = 1000
     tune: int = 1000
     target_accept: float = 0.9
     sampler: SamplerName = "pymc"

@@ -53,7 +53,7 @@ def demo_split(data: ScoreTable) -> tuple[ScoreTable, pd.DataFrame]:
 def run_demo(
     out_dir: str | Path = "scaling_bayes_demo",
     *,
-    draws: int = 500,
+    draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     random_seed: int = 0,
