@@ -110,7 +110,8 @@ def test_bad_requests_get_clear_errors(fitted, tmp_path):
 
 
 def test_same_seed_gives_the_same_posterior(small_v2):
-    tiny = dict(chains=1, draws=20, tune=30, progressbar=False)
+    # two chains: the default path samples chains in parallel processes, each seeded
+    tiny = dict(chains=2, draws=20, tune=30, progressbar=False)
     runs = []
     for _ in range(2):
         m = LatentSkillModel(n_skills=1)
