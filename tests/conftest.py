@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-# keep caches out of $HOME (PyTensor compiledir, matplotlib)
+# keep caches out of $HOME (PyTensor base_compiledir, which also holds the numba cache; matplotlib)
 _CACHE = Path(os.environ.get("CACHE_ROOT", Path(tempfile.gettempdir()) / "scaling_bayes_test_cache"))
 os.environ.setdefault("MPLCONFIGDIR", str(_CACHE / "matplotlib"))
-os.environ.setdefault("PYTENSOR_FLAGS", f"compiledir={_CACHE / 'pytensor'}")
+os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={_CACHE / 'pytensor'}")  # + numba cache
 
 from scaling_bayes.data import ScoreTable, load_dataset  # noqa: E402
 
