@@ -29,6 +29,8 @@ SamplerName = Literal["pymc", "nutpie", "numpyro", "blackjax"]
 #: Thresholds above/below which :func:`warn_on_problems` warns.
 RHAT_MAX = 1.01
 ESS_MIN = 400
+#: A chain with at least this share of divergent draws is reported as stuck.
+STUCK_FRACTION = 0.5
 
 
 class ConvergenceWarning(UserWarning):
@@ -84,6 +86,10 @@ class Diagnostics:
     divergences: int
     n_samples: int
     fit_seconds: float = float("nan")
+    stuck_chains: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:  # JSON round trips give a list
+        object.__setattr__(self, "stuck_chains", tuple(int(c) for c in self.stuck_chains))
 
     @property
     def ok(self) -> bool:
@@ -101,6 +107,12 @@ class Diagnostics:
             out.append(
                 f"min ESS (bulk {self.min_ess_bulk:.0f}, tail {self.min_ess_tail:.0f}) < "
                 f"{ESS_MIN}: intervals are noisy. Increase draws or chains."
+            )
+        if self.stuck_chains:
+            out.append(
+                f"chain(s) {list(self.stuck_chains)} stuck: at least {STUCK_FRACTION:.0%} of their "
+                "draws diverged (their step size collapsed during tuning), so they are not "
+                "posterior draws. Refit with another random_seed or more tuning steps."
             )
         if self.divergences:
             out.append(
@@ -228,13 +240,19 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
         return float(fn(vals)) if vals.size else float("nan")
 
     n = int(post.sizes["chain"] * post.sizes["draw"])
-    div = int(idata["sample_stats"]["diverging"].sum()) if "sample_stats" in idata else 0
+    div, stuck = 0, ()
+    if "sample_stats" in idata:
+        diverging = idata["sample_stats"]["diverging"]
+        div = int(diverging.sum())
+        share = diverging.mean("draw").values
+        stuck = tuple(int(c) for c in np.flatnonzero(share >= STUCK_FRACTION))
     return Diagnostics(
         max_rhat=_reduce(rhat, np.max),
         min_ess_bulk=_reduce(ess_bulk, np.min),
         min_ess_tail=_reduce(ess_tail, np.min),
         divergences=div,
         n_samples=n,
+        stuck_chains=stuck,
     )
 
 

@@ -37,6 +37,18 @@ def test_diagnose_flags_chains_in_different_modes_and_divergences():
     assert "R-hat" in text and "divergent" in text and "ESS" in text
 
 
+def test_stuck_chain_is_reported():
+    tree = _tree([0.0, 0.0, 0.0, 0.0])
+    div = np.zeros((4, 1000), dtype=bool)
+    div[2, :600] = True  # chain 2: 60% divergent, as when its step size collapsed in tuning
+    div[0, :100] = True  # chain 0: 10%, a hard region but not stuck
+    stats = xr.Dataset({"diverging": (("chain", "draw"), div)})
+    d = diagnose(xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(), "sample_stats": stats}))
+    assert d.stuck_chains == (2,) and d.divergences == 700
+    assert any("chain(s) [2] stuck" in p for p in d.problems())
+    assert Diagnostics(**{**d.to_dict(), "stuck_chains": [2]}) == d  # JSON round trip
+
+
 def test_warn_on_problems_warns_with_advice():
     bad = Diagnostics(max_rhat=1.2, min_ess_bulk=50, min_ess_tail=60, divergences=3, n_samples=400)
     with pytest.warns(ConvergenceWarning) as record:

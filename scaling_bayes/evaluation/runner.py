@@ -321,6 +321,7 @@ def _diagnostics_row(fold: Fold, record: dict[str, Any]) -> dict[str, Any]:
     row = {"benchmark_set": fold.benchmark_set, "n_train_per_family": fold.n_train_per_family,
            "test_group": fold.group_label}
     row.update({k: v for k, v in diag.items() if v is None or isinstance(v, (bool, int, float, str))})
+    row.update({f"n_{k}": len(v) for k, v in diag.items() if isinstance(v, (list, tuple))})
     return row
 
 
