@@ -53,6 +53,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         n_skills=args.n_skills,
         anchors=args.anchors.split(",") if args.anchors else None,
         link=args.link,
+        family_slopes=args.family_slopes,
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
@@ -121,7 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model == "flops-baseline":
         factory = partial(FlopsLawBaseline)
     else:
-        factory = partial(LatentSkillModel, n_skills=args.n_skills)
+        factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes)
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchors", default=None,
                    help="comma-separated anchor benchmark per skill (default: automatic)")
     p.add_argument("--link", default="richards", choices=["richards", "logistic"])
+    p.add_argument("--family-slopes", action="store_true",
+                   help="give each base family its own partially pooled slope on ln params")
     p.add_argument("--out", "-o", required=True, help="run directory to write")
     _add_sampler_args(p)
     p.set_defaults(func=cmd_fit)
@@ -203,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=int, default=None, choices=[1, 2],
                    help="models kept in training per test family (default: both)")
     p.add_argument("--n-skills", "-k", type=int, default=4)
+    p.add_argument("--family-slopes", action="store_true",
+                   help="give each base family its own partially pooled slope on ln params")
     p.add_argument("--model", default="latent-skill", choices=["latent-skill", "flops-baseline"],
                    help="model to evaluate: the latent-skill model (default) or the "
                    "per-benchmark FLOPs law with family intercepts")

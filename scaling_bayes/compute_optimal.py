@@ -193,8 +193,9 @@ def compute_optimal_split(
     unit = ""
     if len(requests):
         rng = np.random.default_rng(random_seed)
-        alpha = family_effects(posterior, families, requests, rng)
-        theta = xr.dot(design.transform(requests), posterior["slopes"], dim="covariate") + alpha
+        covariates = design.transform(requests)
+        alpha = family_effects(posterior, families, requests, rng, covariates)
+        theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
         values, unit = _target_values(theta, posterior, design.floors, target)
         values = values.transpose("model", "chain", "draw").values.reshape(len(ok_b), n_grid, *sizes)
         value_grid[ok_b] = values

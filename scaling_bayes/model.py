@@ -18,6 +18,21 @@ benchmark ``j``::
 
 ``c_j`` is the benchmark's guessing floor from the registry.
 
+Family-specific slopes (``ModelConfig(family_slopes=True)``)
+-----------------------------------------------------------
+Sloth and the LVF paper share the slopes ``B`` across families.  With
+``family_slopes=True`` each base family also gets its own slope on standardised ln params
+``u_i`` (the first covariate), partially pooled and coupled to the family's effect::
+
+    γ_fk = ρ_k · (α_fk − m_k) / σ_k + ω_k · η_fk,    η_fk ~ N(0, 1)
+    θ_i  = Bᵀ x_i + γ_f(i) u_i + α_v(i)
+
+This is a random-intercept/random-slope model whose intercept–slope correlation is
+restricted to the same skill.  Its purpose is honest extrapolation: a family seen at one
+size has a slope known only up to ``ω``, so its predictive spread grows with the distance
+from the sizes it was observed at; through ``ρ`` a family's level informs its slope (do
+stronger families scale more steeply?), which the families with several sizes estimate.
+
 Parameterisation
 ----------------
 Chosen per level, by measurement (``benchmarks/``):
@@ -75,7 +90,7 @@ LinkName = Literal["logistic", "richards"]
 
 #: Hierarchical scale parameters: held at their starting values by the initial
 #: optimisation (:func:`scaling_bayes.inference.sample`), whose joint mode is degenerate in them.
-SCALE_VARIABLES: tuple[str, ...] = ("variant_sd", "family_chol", "family_sd")
+SCALE_VARIABLES: tuple[str, ...] = ("variant_sd", "family_chol", "family_sd", "family_slope_sd")
 
 #: Anchor preference, one list per ability; the first available benchmark of each
 #: list becomes that skill's anchor, in this order.
@@ -109,6 +124,11 @@ class Priors:
     log_nu_sd : sd of the Normal(0, ·) prior on the log Richards exponent ``ln ν``.
     log_phi_mu, log_phi_sd : Normal prior on the log Beta precision ``ln φ``
         (exp(5) ≈ 150 ↔ a residual sd of ~4 pp at a 50% score).
+    family_slope_sd : scale of the HalfNormal prior on the between-family sd of the
+        family-specific slope on ln params (``family_slopes=True`` only), per skill; 0.5 is
+        a quarter of ``slope_sd``: families scale differently, but not in sign.
+    slope_coupling_sd : sd of the Normal prior on the coupling ``ρ_k`` between a family's
+        standardised effect and its slope deviation (``family_slopes=True`` only).
     """
 
     slope_sd: float = 2.0
@@ -121,6 +141,8 @@ class Priors:
     log_nu_sd: float = 0.75
     log_phi_mu: float = 5.0
     log_phi_sd: float = 1.0
+    family_slope_sd: float = 0.5
+    slope_coupling_sd: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,7 @@ class ModelConfig:
     link: LinkName = "richards"
     priors: Priors = field(default_factory=Priors)
     covariates: str = "translog"
+    family_slopes: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -231,7 +254,9 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
 
     Variables (dims): ``slopes`` (covariate, skill), ``family_chol`` / ``skill_corr``,
     ``alpha_family`` (family, skill), ``instruct_offset`` (skill), ``variant_sd`` (skill),
-    ``alpha_variant`` (variant, skill), ``theta`` (model, skill), ``loadings``
+    ``alpha_variant`` (variant, skill), ``theta`` (model, skill), with
+    ``family_slopes``: ``family_slope`` (family, skill), ``family_slope_sd`` and
+    ``slope_coupling`` (skill); ``loadings``
     (benchmark, skill), ``intercept`` (benchmark), ``nu`` (benchmark), ``phi``
     (benchmark), likelihood ``score`` (cell).
     """
@@ -282,17 +307,30 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         # (rather than alpha_v) removes the posterior correlation between the variant
         # effects and the slopes.  alpha_v ~ N(alpha_f + δ·instruct, τ) is unchanged.
         xbar = design.variant_mean_covariates.to_numpy()
-        alpha_c = pm.Normal(
-            "alpha_variant_centre",
-            mu=alpha_f[fam.family_index] + instruct_v[:, None] * delta + xbar @ slopes,
-            sigma=tau,
-            dims=("variant", "skill"),
-        )
-        pm.Deterministic("alpha_variant", alpha_c - xbar @ slopes, dims=("variant", "skill"))
+        alpha_c_mu = alpha_f[fam.family_index] + instruct_v[:, None] * delta + xbar @ slopes
         v = design.model_variant_index
-        theta = pm.Deterministic(
-            "theta", (X - xbar[v]) @ slopes + alpha_c[v], dims=("model", "skill")
+        if config.family_slopes:
+            # γ_f = ρ·(α_f − m)/σ + ω·η_f, non-centred; enters as γ_f(i)·u_i
+            eta = pm.Normal("family_slope_raw", 0.0, 1.0, dims=("family", "skill"))
+            omega = pm.HalfNormal("family_slope_sd", p.family_slope_sd, dims="skill")
+            rho = pm.Normal("slope_coupling", 0.0, p.slope_coupling_sd, dims="skill")
+            standardised = (alpha_f - skill_mean) / family_sd
+            gamma = pm.Deterministic(
+                "family_slope", rho * standardised + omega * eta, dims=("family", "skill")
+            )
+            gamma_v = gamma[fam.family_index]  # (variant, skill)
+            u_bar = xbar[:, :1]  # the variants' mean standardised ln params, (variant, 1)
+            alpha_c_mu = alpha_c_mu + u_bar * gamma_v
+        alpha_c = pm.Normal(
+            "alpha_variant_centre", mu=alpha_c_mu, sigma=tau, dims=("variant", "skill")
         )
+        alpha_v = alpha_c - xbar @ slopes
+        theta = (X - xbar[v]) @ slopes + alpha_c[v]
+        if config.family_slopes:
+            alpha_v = alpha_v - u_bar * gamma_v
+            theta = theta + (X[:, 0][:, None] - u_bar[v]) * gamma_v[v]
+        pm.Deterministic("alpha_variant", alpha_v, dims=("variant", "skill"))
+        theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
 
         free = pm.HalfNormal("loadings_free", p.loading_sd, shape=int(mask.sum()))
         loadings = pt.as_tensor(anchor_rows.astype(float))  # anchor loadings fixed at 1

@@ -17,6 +17,10 @@ family effect ``α`` (dims ``chain, draw, model, skill``) is chosen by case:
     then as above.
 
 New models that share a family share one draw of its effect per posterior draw.
+
+With family-specific slopes (``family_slope`` in the posterior) a model's effect also
+holds ``γ_f · u_i``: its base family's slope deviation (posterior for a known base family,
+a fresh population draw for an unseen one) times its standardised ln params.
 """
 
 from __future__ import annotations
@@ -65,14 +69,27 @@ def family_effects(
     families: FamilyStructure,
     new_models: pd.DataFrame,
     rng: np.random.Generator,
+    covariates: xr.DataArray | None = None,
 ) -> xr.DataArray:
-    """Family effect draws ``α`` for each new model, dims (chain, draw, model, skill)."""
+    """Family effect draws for each new model, dims (chain, draw, model, skill).
+
+    ``covariates`` (dims model, covariate: the new models' standardised covariates) is
+    needed only when the fit has family-specific slopes; the effect then includes
+    ``γ_f · u_i``.
+    """
     cases = family_cases(new_models, families)
     delta, tau = posterior["instruct_offset"], posterior["variant_sd"]
+    has_slopes = "family_slope" in posterior
+    if has_slopes and covariates is None:
+        raise ValueError(
+            "this fit has family-specific slopes: pass the new models' covariates "
+            "(design.transform(new_models)) to family_effects."
+        )
 
     # population draw α_f ~ MvNormal(skill_mean, diag(σ) R diag(σ)) for every unseen base family
     new_bases = sorted(set(new_models.loc[cases == "new_family", "base_family"]))
     base_effect = posterior["alpha_family"]
+    base_slope = posterior["family_slope"] if has_slopes else None
     if new_bases:
         eps = _standard_normal(rng, posterior, new_bases, "family")
         if "skill_corr" in posterior:
@@ -83,6 +100,10 @@ def family_effects(
             eps = xr.dot(chol, eps.rename(skill="skill_"), dim="skill_")
         fresh = posterior["skill_mean"] + posterior["family_sd"] * eps
         base_effect = xr.concat([base_effect, fresh.transpose(*base_effect.dims)], dim="family")
+        if has_slopes:  # γ_f = ρ·(α_f − m)/σ + ω·η for the fresh family
+            eta = _standard_normal(rng, posterior, new_bases, "family")
+            slope = posterior["slope_coupling"] * eps + posterior["family_slope_sd"] * eta
+            base_slope = xr.concat([base_slope, slope.transpose(*base_slope.dims)], dim="family")
 
     # a fresh variant deviation for every variant not seen in training
     new_variants = sorted(set(new_models.loc[cases != "known_variant", "family"]))
@@ -98,6 +119,9 @@ def family_effects(
                 + float(bool(row["instruct"])) * delta
                 + tau * eps_v.sel(variant=row["family"], drop=True)
             )
+        if has_slopes:
+            u = float(covariates.sel(model=model).isel(covariate=0))
+            alpha = alpha + u * base_slope.sel(family=row["base_family"], drop=True)
         pieces.append(alpha)
     return xr.concat(pieces, dim=pd.Index(new_models.index, name="model"))
 

@@ -82,6 +82,8 @@ class LatentSkillModel:
     sampler : :class:`~scaling_bayes.inference.SamplerConfig`.
     registry : benchmark registry (floors, item counts); default the bundled one.
     covariates : ``"translog"`` (default; ln N, ln D, ln N·ln D) or ``"flops"`` (ln 6ND).
+    family_slopes : give each base family its own, partially pooled slope on ln params
+        (see :mod:`scaling_bayes.model`).
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class LatentSkillModel:
         sampler: SamplerConfig | None = None,
         registry: BenchmarkRegistry | None = None,
         covariates: str = "translog",
+        family_slopes: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -101,6 +104,7 @@ class LatentSkillModel:
             link=link,  # type: ignore[arg-type]
             priors=priors or Priors(),
             covariates=covariates,
+            family_slopes=family_slopes,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -197,8 +201,9 @@ class LatentSkillModel:
                 )
         rng = np.random.default_rng(random_seed)
         posterior = self.posterior
-        alpha = family_effects(posterior, design.families, models, rng)
-        return score_draws(posterior, design.transform(models), alpha, design.floors, rng)
+        covariates = design.transform(models)
+        alpha = family_effects(posterior, design.families, models, rng, covariates)
+        return score_draws(posterior, covariates, alpha, design.floors, rng)
 
     def predict(
         self,
@@ -281,6 +286,7 @@ class LatentSkillModel:
             sampler=SamplerConfig(**config["sampler"]),
             registry=registry,
             covariates=model_cfg.covariates,
+            family_slopes=model_cfg.family_slopes,
         )
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),

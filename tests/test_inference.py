@@ -7,6 +7,7 @@ from scaling_bayes.inference import (
     Diagnostics,
     available_cores,
     diagnose,
+    resample_stuck,
     warn_on_problems,
 )
 
@@ -94,3 +95,46 @@ def test_same_seed_same_posterior_on_cold_and_warm_compile_cache(tmp_path):
                        capture_output=True, timeout=600)
         outs.append(np.load(path))
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def _stuck_tree(stuck: bool) -> xr.DataTree:
+    tree = _tree([0.0, 0.0])
+    div = np.zeros((2, 1000), dtype=bool)
+    if stuck:
+        div[1] = True  # chain 1: every draw divergent
+    stats = xr.Dataset({"diverging": (("chain", "draw"), div)})
+    return xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset(), "sample_stats": stats})
+
+
+def test_stuck_chains_are_resampled_with_derived_seeds_and_reported():
+    seen = []
+
+    def draw(seed):
+        seen.append(seed)
+        return _stuck_tree(stuck=len(seen) == 1)  # only the first attempt gets stuck
+
+    with pytest.warns(ConvergenceWarning, match="stuck"):
+        tree = resample_stuck(draw, random_seed=5, retries=2)
+    assert len(seen) == 2 and seen[0] == 5 and seen[1] != 5
+    d = diagnose(tree)
+    assert d.stuck_chains == () and d.resampled == 1 and "resampled 1x" in str(d)
+    # deterministic in the seed
+    seen2 = []
+    with pytest.warns(ConvergenceWarning):
+        resample_stuck(lambda s: (seen2.append(s), _stuck_tree(len(seen2) == 1))[1], 5, 2)
+    assert seen2 == seen
+
+
+def test_resampling_stops_after_the_allowed_retries_and_still_reports_the_stuck_chain():
+    calls = []
+    with pytest.warns(ConvergenceWarning):
+        tree = resample_stuck(lambda s: (calls.append(s), _stuck_tree(True))[1], 0, retries=1)
+    assert len(calls) == 2
+    d = diagnose(tree)
+    assert d.stuck_chains == (1,) and d.resampled == 1
+
+
+def test_no_resampling_when_no_chain_is_stuck():
+    calls = []
+    tree = resample_stuck(lambda s: (calls.append(s), _stuck_tree(False))[1], 3, retries=1)
+    assert calls == [3] and diagnose(tree).resampled == 0

@@ -87,3 +87,32 @@ def test_priors_are_overridable(small_v2):
     n = len(design.benchmarks)
     np.testing.assert_allclose(lp_default - lp_tight, n * 0.5 * 3.0**2)
     assert ModelConfig.from_dict(ModelConfig(priors=Priors(slope_sd=3.0)).to_dict()).priors.slope_sd == 3.0
+
+
+@pytest.mark.parametrize("family_slopes", [False, True])
+def test_prediction_maths_reproduces_the_graphs_skills(small_v2, family_slopes):
+    """Draws of the graph (prior draws stand in for posterior ones) pushed through the
+    prediction code for the *training* models must give the graph's own ``theta``: the
+    centred-within-variant reparameterisation and the family-slope term agree."""
+    import pymc as pm
+    import xarray as xr
+
+    from scaling_bayes.prediction import family_effects
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2, family_slopes=family_slopes))
+    assert ("family_slope" in model.named_vars) == family_slopes
+    with model:
+        prior = pm.sample_prior_predictive(draws=20, random_seed=1)["prior"].to_dataset()
+    models = design.data.models
+    covariates = design.covariates
+    alpha = family_effects(prior, design.families, models, np.random.default_rng(0), covariates)
+    theta = xr.dot(covariates, prior["slopes"], dim="covariate") + alpha
+    xr.testing.assert_allclose(theta.transpose(*prior["theta"].dims), prior["theta"], rtol=1e-6)
+    if family_slopes:  # the slope term matters: without it theta differs
+        without = prior.drop_vars(["family_slope"])
+        alpha0 = family_effects(without, design.families, models, np.random.default_rng(0))
+        theta0 = xr.dot(covariates, prior["slopes"], dim="covariate") + alpha0
+        assert float(abs(theta0 - prior["theta"]).max()) > 0.1
+        with pytest.raises(ValueError, match="covariates"):
+            family_effects(prior, design.families, models, np.random.default_rng(0))

@@ -534,7 +534,7 @@ def metrics_markdown(
         diag = diagnostics.assign(n_train_per_family=diagnostics["n_train_per_family"].astype(int))
         spec = {"folds": ("test_group", "size")}
         for col, how in (("max_rhat", "max"), ("min_ess_bulk", "min"), ("divergences", "sum"),
-                         ("n_stuck_chains", "sum"), ("fit_seconds", "sum")):
+                         ("n_stuck_chains", "sum"), ("resampled", "sum"), ("fit_seconds", "sum")):
             if col in diag.columns:
                 spec[col] = (col, how)
         summary = diag.groupby(list(SETTING_KEYS), sort=False).agg(**spec)

@@ -1,0 +1,70 @@
+"""Compare model variants by PSIS-LOO on the training data (never by test error).
+
+Usage::
+
+    python benchmarks/loo_compare.py --variants k4 k4-slopes [--benchmarks all12]
+
+A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
+params).  Every variant is fitted to the whole bundled dataset with the same seed and
+sampler settings; prints ``az.compare`` and writes
+``benchmarks/results/loo_compare_<benchmarks>.csv`` with each fit's diagnostics and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import warnings
+from pathlib import Path
+
+import arviz as az
+
+from scaling_bayes import LatentSkillModel, load_dataset
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_variant(spec: str) -> dict:
+    """``"k4-slopes"`` → ``{"n_skills": 4, "family_slopes": True}``."""
+    m = re.fullmatch(r"k(\d+)(-slopes)?", spec)
+    if m is None:
+        raise SystemExit(f"error: variant {spec!r}: use k<K> or k<K>-slopes, e.g. k4-slopes")
+    return {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", default=["k4", "k4-slopes"])
+    p.add_argument("--benchmarks", default="all12")
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        data = load_dataset("sloth_curated", benchmarks=args.benchmarks).fittable()
+    loos, diags = {}, {}
+    for spec in args.variants:
+        model = LatentSkillModel(**parse_variant(spec))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(data, chains=args.chains, draws=args.draws, tune=args.tune,
+                      random_seed=args.seed, progressbar=False)
+        loos[spec] = model.loo()
+        diags[spec] = model.diagnostics
+        print(f"{spec}: elpd_loo {loos[spec].elpd:.1f}  {model.diagnostics}  "
+              f"{model.diagnostics.fit_seconds:.0f} s", flush=True)
+    table = az.compare(loos)
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    table.assign(
+        max_rhat=[diags[i].max_rhat for i in table.index],
+        min_ess_bulk=[diags[i].min_ess_bulk for i in table.index],
+        divergences=[diags[i].divergences for i in table.index],
+        fit_seconds=[diags[i].fit_seconds for i in table.index],
+    ).to_csv(RESULTS / f"loo_compare_{args.benchmarks}.csv")
+
+
+if __name__ == "__main__":
+    main()
