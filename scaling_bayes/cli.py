@@ -25,6 +25,9 @@ def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1000, tune: in
         help="NUTS implementation (default pymc: fastest here for this model size)",
     )
     g.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
+    g.add_argument("--init", default="mode", choices=["mode", "jitter"],
+                   help="chain start: best of several MAP optimisations (default) or PyMC's "
+                   "jittered start (skips the optimisation; may land chains in poor local modes)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -57,7 +60,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
-        target_accept=args.target_accept, random_seed=args.seed,
+        target_accept=args.target_accept, init=args.init, random_seed=args.seed,
         progressbar=not args.no_progress,
     )
     model.save(args.out)

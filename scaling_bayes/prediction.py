@@ -100,9 +100,9 @@ def family_effects(
             eps = xr.dot(chol, eps.rename(skill="skill_"), dim="skill_")
         fresh = posterior["skill_mean"] + posterior["family_sd"] * eps
         base_effect = xr.concat([base_effect, fresh.transpose(*base_effect.dims)], dim="family")
-        if has_slopes:  # γ_f = ρ·(α_f − m)/σ + ω·η for the fresh family
+        if has_slopes:  # γ_f ~ N(0, ω) for the fresh family
             eta = _standard_normal(rng, posterior, new_bases, "family")
-            slope = posterior["slope_coupling"] * eps + posterior["family_slope_sd"] * eta
+            slope = posterior["family_slope_sd"] * eta
             base_slope = xr.concat([base_slope, slope.transpose(*base_slope.dims)], dim="family")
 
     # a fresh variant deviation for every variant not seen in training

@@ -14,7 +14,7 @@ def test_flops_baseline_fits_and_predicts_per_benchmark(small_v2, tmp_path):
     model = FlopsLawBaseline()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(small_v2, chains=1, draws=40, tune=60, progressbar=False)
+        model.fit(small_v2, chains=1, draws=40, tune=60, init="jitter", progressbar=False)
     post = model.posterior
     # one "skill" per benchmark, each its own anchor: no shared skills
     assert list(post["skill"].values) == list(post["benchmark"].values)

@@ -80,8 +80,9 @@ np.save(sys.argv[1], m.posterior["slopes"].values)
 
 @pytest.mark.slow
 def test_same_seed_same_posterior_on_cold_and_warm_compile_cache(tmp_path):
-    """A fresh PyTensor/numba cache (cold compile) and a cache-loaded function must give the
-    identical posterior.  With numba fastmath they did not (max |Δ| 0.82, measured), which is
+    """Same seed, same posterior: two separate processes (two parallel chains each), the
+    first on a fresh PyTensor/numba cache (cold compile), the second on the cache it left,
+    must give identical draws.  With numba fastmath they did not (max |Δ| 0.82, measured), which is
     why ``SamplerConfig.fastmath`` defaults to False."""
     import os
     import subprocess
