@@ -43,7 +43,8 @@ Chosen per level, by measurement (``benchmarks/``):
   saturates its tree depth (depth 10, step size 0.006).  We sample
   ``α̃_v = α_v + x̄_v·B``, the variant's skill at its own mean covariates, which the data
   identify directly, and recover ``α_v = α̃_v − x̄_v·B`` (a unit-Jacobian linear change
-  of variables: the model is unchanged).  This also removes the correlation between
+  of variables: the model is unchanged; with family slopes ``α̃_v`` also holds
+  ``γ_f·ū_v``).  This also removes the correlation between
   the variant effects and the slopes.
 * **base families: non-centred**, ``α_f = m + ε_f · chol(Σ)ᵀ``.  A base family is seen
   only through its variants, so this level is weakly informed; centred, it funnels

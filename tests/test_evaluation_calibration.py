@@ -49,7 +49,7 @@ def test_scale_learned_from_other_groups_only(predictions):
     )
     rows = calibrated["test_group"] == target
     np.testing.assert_allclose(calibrated.loc[rows, "scale_90"], expected)
-    assert (calibrated.loc[rows, "n_calibration"] == others["observed"].notna().sum()).all()
+    assert (calibrated.loc[rows, "n_calibration_90"] == others["observed"].notna().sum()).all()
 
     # the target group's own outcomes never enter its scale
     perturbed = predictions.copy()
@@ -74,6 +74,26 @@ def test_per_benchmark_scales_differ_by_benchmark(predictions):
     calibrated = cross_fold_conformal(predictions, per_benchmark=True)
     group = calibrated[calibrated["test_group"] == calibrated["test_group"].iloc[0]]
     assert group.groupby("benchmark")["scale_90"].first().nunique() > 1
+
+
+def test_fallback_to_the_pooled_scale_reports_the_pooled_count(predictions):
+    """A benchmark with too few calibration cells for a finite 95% quantile falls back to the
+    pooled scale, and n_calibration_95 then counts the pooled cells, not the benchmark's."""
+    bench = predictions["benchmark"].iloc[0]
+    target = predictions["test_group"].iloc[0]
+    keep = (predictions["benchmark"] != bench) | (predictions["test_group"] == target)
+    keep |= predictions.index.isin(predictions[(predictions["benchmark"] == bench)
+                                              & (predictions["test_group"] != target)].index[:5])
+    thin = predictions[keep]
+    calibrated = cross_fold_conformal(thin, per_benchmark=True)
+    rows = (calibrated["test_group"] == target) & (calibrated["benchmark"] == bench)
+    others = thin[(thin["test_group"] != target) & thin["observed"].notna()]
+    assert (calibrated.loc[rows, "n_calibration_50"] == 5).all()  # ceil(6 * 0.5) = 3 <= 5: own scale
+    assert (calibrated.loc[rows, "n_calibration_95"] == len(others)).all()  # ceil(6 * 0.95) = 6 > 5
+    pooled = conformal_quantile(
+        nonconformity(others["observed"], others["median"], others["lower_95"], others["upper_95"]), 0.95
+    )
+    np.testing.assert_allclose(calibrated.loc[rows, "scale_95"], pooled)
 
 
 def test_recalibration_moves_coverage_toward_nominal(predictions):

@@ -105,8 +105,9 @@ def cross_fold_conformal(
     DataFrame
         The same rows and columns with recalibrated ``lower_XX`` / ``upper_XX``, ``crps`` set
         to NaN (the recalibrated intervals are not a full predictive distribution), and for
-        each level a ``scale_XX`` column (the stretch factor applied) plus ``n_calibration``
-        (observed cells it was learned from).
+        each level a ``scale_XX`` column (the stretch factor applied) and an
+        ``n_calibration_XX`` column (the observed cells it was learned from: the benchmark's
+        own, or all benchmarks' where the level fell back to the pooled scale).
 
     Raises
     ------
@@ -131,9 +132,10 @@ def cross_fold_conformal(
             for bench, rows in parts:
                 cal = calib if bench is None else calib[calib["benchmark"] == bench]
                 scales = _scales(cal, probs) if bench is not None else pooled
-                out.loc[rows.index, "n_calibration"] = len(cal)
                 for p in probs:
-                    scale = scales[p] if np.isfinite(scales[p]) else pooled[p]
+                    own = np.isfinite(scales[p])
+                    scale = scales[p] if own else pooled[p]
+                    out.loc[rows.index, f"n_calibration_{_pct(p)}"] = len(cal) if own else len(calib)
                     lo, hi, med = (rows[c].to_numpy(float) for c in (f"lower_{_pct(p)}", f"upper_{_pct(p)}", "median"))
                     if np.isfinite(scale):
                         lo, hi = np.clip(med - scale * (med - lo), 0.0, 1.0), np.clip(med + scale * (hi - med), 0.0, 1.0)
@@ -142,5 +144,6 @@ def cross_fold_conformal(
                     out.loc[rows.index, f"lower_{_pct(p)}"] = lo
                     out.loc[rows.index, f"upper_{_pct(p)}"] = hi
                     out.loc[rows.index, f"scale_{_pct(p)}"] = scale
-    out["n_calibration"] = out["n_calibration"].astype(int)
+    for p in probs:
+        out[f"n_calibration_{_pct(p)}"] = out[f"n_calibration_{_pct(p)}"].astype(int)
     return out
