@@ -108,3 +108,44 @@ def test_score_draws_respect_floors_and_dims(posterior, families, new_models):
     assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
     near_floor = table["benchmark"] == "B1"
     assert (table["mu_lower"] > 0.25)[near_floor].all()
+
+
+def test_family_slopes_add_gamma_times_log_size_in_every_case(posterior, families, new_models):
+    """With family slopes, each model's effect gains γ_f·u (u = standardised ln params): the
+    posterior γ_f for a known base family, a fresh N(0, ω) draw for an unseen one, so the
+    spread of an unseen family grows with |u| by u²ω²."""
+    rng = np.random.default_rng(2)
+    c, d = posterior.sizes["chain"], posterior.sizes["draw"]
+    slope = rng.normal(size=(c, d, 2, 2)) * 0.2 + 0.3
+    with_slopes = posterior.assign(
+        family_slope=(("chain", "draw", "family", "skill"), slope),
+        family_slope_sd=(("chain", "draw", "skill"), np.full((c, d, 2), 0.4)),
+    )
+    u = np.array([2.0, -1.0, 0.0, 3.0])  # per new model
+    cov = xr.DataArray(
+        np.column_stack([u, np.zeros(4), np.zeros(4)]), dims=("model", "covariate"),
+        coords={"model": new_models.index, "covariate": posterior["covariate"].values},
+    )
+    # known base family only (no fresh family draws, so both calls use the rng alike)
+    known = new_models.loc[["a-70b", "a-chat-7b"]]
+    plain = family_effects(posterior, families, known, np.random.default_rng(0))
+    sloped = family_effects(with_slopes, families, known, np.random.default_rng(0), cov)
+    # known variant: exactly its posterior effect + u * gamma_f
+    xr.testing.assert_allclose(
+        (sloped - plain).sel(model="a-70b", drop=True).transpose("chain", "draw", "skill"),
+        2.0 * with_slopes["family_slope"].sel(family="fam-a", drop=True),
+    )
+    # new variant of a known family: the same base-family slope at its own u
+    xr.testing.assert_allclose(
+        (sloped - plain).sel(model="a-chat-7b", drop=True).transpose("chain", "draw", "skill"),
+        -1.0 * with_slopes["family_slope"].sel(family="fam-a", drop=True),
+    )
+    plain = family_effects(posterior, families, new_models, np.random.default_rng(0))
+    sloped = family_effects(with_slopes, families, new_models, np.random.default_rng(0), cov)
+    # unseen family: its models share one fresh γ ~ N(0, ω = 0.4), so between u = 0 and u = 3
+    # the effect moves by exactly 3γ, with variance 9 · 0.16 = 1.44 (MC sd of a variance over
+    # 2 × 2000 × 2 draws: 1.44 · sqrt(2 / 8000) = 0.023)
+    step = sloped.sel(model="zeta-7b") - sloped.sel(model="zeta-1b")
+    assert abs(float(step.mean())) < 4 * 1.2 / np.sqrt(step.size)
+    assert abs(float(step.var()) - 1.44) < 4 * 0.023
+    xr.testing.assert_equal(plain.sel(model="zeta-7b", drop=True), plain.sel(model="zeta-1b", drop=True))
