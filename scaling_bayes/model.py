@@ -33,6 +33,11 @@ at, while families seen at several sizes get their own slope.  (A version that a
 coupled ``γ_f`` to the family's standardised effect ``α_f`` found the coupling at ≈ 0 on
 the bundled data: posterior means −0.13 to 0.04, sd 0.05–0.22; it was dropped.)
 
+Off by default, by measurement: PSIS-LOO prefers it (Δelpd 80 ± 15 on the bundled data),
+but on Sloth's leave-family-out protocol (n=1) it widened the intervals (90% coverage
+86/84/84% → 89/82/90% on v1/v2/all12) and worsened the point forecasts (family-macro MAE
+4.05/2.94/3.85 → 4.20/3.34/3.96 pp); see ``benchmarks/results/sloth_family_slopes``.
+
 Parameterisation
 ----------------
 Chosen per level, by measurement (``benchmarks/``):

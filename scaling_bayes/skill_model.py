@@ -83,7 +83,8 @@ class LatentSkillModel:
     registry : benchmark registry (floors, item counts); default the bundled one.
     covariates : ``"translog"`` (default; ln N, ln D, ln N·ln D) or ``"flops"`` (ln 6ND).
     family_slopes : give each base family its own, partially pooled slope on ln params
-        (see :mod:`scaling_bayes.model`).
+        (see :mod:`scaling_bayes.model`; off by default: wider, better-covering intervals
+        but worse point forecasts on Sloth's protocol, measured).
     """
 
     def __init__(
