@@ -21,7 +21,7 @@ import pandas as pd
 
 from scaling_bayes import plots
 from scaling_bayes.data import ScoreTable, load_dataset
-from scaling_bayes.inference import Diagnostics
+from scaling_bayes.inference import Diagnostics, SamplerConfig
 from scaling_bayes.plots import plot_scaling_curves
 from scaling_bayes.skill_model import LatentSkillModel
 
@@ -53,9 +53,9 @@ def demo_split(data: ScoreTable) -> tuple[ScoreTable, pd.DataFrame]:
 def run_demo(
     out_dir: str | Path = "scaling_bayes_demo",
     *,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
+    draws: int = SamplerConfig.draws,
+    tune: int = SamplerConfig.tune,
+    chains: int = SamplerConfig.chains,
     random_seed: int = 0,
     progressbar: bool = True,
 ) -> DemoResult:

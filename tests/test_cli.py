@@ -41,5 +41,15 @@ def test_fit_then_predict(tmp_path, small_v2, capsys):
 
 
 def test_parser_defaults():
+    from scaling_bayes.inference import SamplerConfig
+
     args = build_parser().parse_args(["evaluate"])
     assert args.protocol == "sloth" and args.chains == 4
+    # the CLI's sampler defaults (literal, so --help needs no PyMC import) match the library's
+    default = SamplerConfig()
+    for command in ("fit", "demo", "evaluate"):
+        extra = ["--out", "x"] if command == "fit" else []
+        a = build_parser().parse_args([command, *extra])
+        assert (a.chains, a.draws, a.tune, a.target_accept, a.sampler, a.init) == (
+            default.chains, default.draws, default.tune, default.target_accept, default.sampler, default.init
+        ), command
