@@ -6,8 +6,12 @@ Usage::
 
 A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
 params).  Every variant is fitted to the whole bundled dataset with the same seed and
-sampler settings; prints ``az.compare`` and writes
-``benchmarks/results/loo_compare_<benchmarks>.csv`` with each fit's diagnostics and time.
+sampler settings; prints ``az.compare`` and writes ``--out`` (default
+``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
+
+Choosing K (``benchmarks/results/choose_k_all12.csv``)::
+
+    python benchmarks/loo_compare.py --variants k2 k3 k4 --out benchmarks/results/choose_k_all12.csv
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="CSV to write")
     args = p.parse_args()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -57,13 +62,14 @@ def main() -> None:
               f"{model.diagnostics.fit_seconds:.0f} s", flush=True)
     table = az.compare(loos)
     print(table)
-    RESULTS.mkdir(exist_ok=True)
+    out = args.out or RESULTS / f"loo_compare_{args.benchmarks}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
     table.assign(
         max_rhat=[diags[i].max_rhat for i in table.index],
         min_ess_bulk=[diags[i].min_ess_bulk for i in table.index],
         divergences=[diags[i].divergences for i in table.index],
         fit_seconds=[diags[i].fit_seconds for i in table.index],
-    ).to_csv(RESULTS / f"loo_compare_{args.benchmarks}.csv")
+    ).to_csv(out)
 
 
 if __name__ == "__main__":
