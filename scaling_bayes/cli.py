@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 
-def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1000, tune: int = 1000) -> None:
+def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: int = 1000) -> None:
     g = p.add_argument_group("sampler")
     g.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
     g.add_argument("--draws", type=int, default=draws, help=f"draws per chain (default {draws})")
