@@ -4,6 +4,8 @@
 - :mod:`.reference`: the Sloth paper's per-model errors and their family-macro aggregation.
 - :mod:`.metrics`: accuracy (family-macro / pooled MAE), calibration (interval coverage and
   width, CRPS), the side-by-side comparison with Sloth and paired win rates.
+- :mod:`.holdout`: :func:`largest_model_fold`, a within-training extrapolation check (each
+  family's largest size held out) for choosing a model without a protocol's test families.
 - :mod:`.calibration`: cross-fold conformal recalibration of the intervals, learned only from
   the families a fold trained on (reported beside the pure posterior intervals).
 - :mod:`.runner`: :func:`run_protocol` fits a forecaster on every fold (Dask distributed,
@@ -11,6 +13,7 @@
 """
 
 from .calibration import conformal_quantile, cross_fold_conformal, nonconformity
+from .holdout import largest_model_fold
 from .metrics import (
     DEFAULT_PROBS,
     PREDICTION_COLUMNS,
@@ -46,6 +49,7 @@ __all__ = [
     "compute_metrics",
     "evaluate_fold",
     "fold_split",
+    "largest_model_fold",
     "load_protocol",
     "load_reference_errors",
     "metrics_markdown",
