@@ -14,14 +14,13 @@ mean and of the median, 50/90% coverage, 90% width, CRPS and the fit's diagnosti
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from loo_compare import parse_variant
+from loo_compare import parse_variant, variant_parser
 from scaling_bayes import LatentSkillModel, load_dataset
 from scaling_bayes.evaluation import evaluate_fold, largest_model_fold
 
@@ -44,14 +43,8 @@ def summarise(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", nargs="+", default=["k4", "k4-slopes"])
-    p.add_argument("--benchmarks", default="all12")
+    p = variant_parser(__doc__)
     p.add_argument("--min-sizes", type=int, default=3)
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--draws", type=int, default=500)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "extrapolation_check.csv")
     args = p.parse_args()
     with warnings.catch_warnings():

@@ -36,14 +36,20 @@ def parse_variant(spec: str) -> dict:
     return {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2))}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def variant_parser(description: str | None) -> argparse.ArgumentParser:
+    """Arguments shared by the variant-comparison scripts: variants, data, sampler, seed."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=["k4", "k4-slopes"])
     p.add_argument("--benchmarks", default="all12")
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main() -> None:
+    p = variant_parser(__doc__)
     p.add_argument("--out", type=Path, default=None, help="CSV to write")
     args = p.parse_args()
     with warnings.catch_warnings():
