@@ -96,7 +96,9 @@ LinkName = Literal["logistic", "richards"]
 
 #: Hierarchical scale parameters: held at their starting values by the initial
 #: optimisation (:func:`scaling_bayes.inference.sample`), whose joint mode is degenerate in them.
-SCALE_VARIABLES: tuple[str, ...] = ("variant_sd", "family_chol", "family_sd", "family_slope_sd")
+SCALE_VARIABLES: tuple[str, ...] = (
+    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd"
+)
 
 #: Anchor preference, one list per ability; the first available benchmark of each
 #: list becomes that skill's anchor, in this order.
@@ -133,6 +135,10 @@ class Priors:
     family_slope_sd : scale of the HalfNormal prior on the between-family sd of the
         family-specific slope on ln params (``family_slopes=True`` only), per skill; 0.5 is
         a quarter of ``slope_sd``: families scale differently, but not in sign.
+    model_sd : prior mean of the per-model skill deviation ``σ_m`` per skill
+        (``model_effects=True`` only), a zero-avoiding ``Gamma(2, 2 / model_sd)`` as for
+        ``variant_sd``: two sizes of one family are trained by one recipe, so a model
+        deviates from its family's line by less than a variant deviates from its base family.
     """
 
     slope_sd: float = 2.0
@@ -146,6 +152,7 @@ class Priors:
     log_phi_mu: float = 5.0
     log_phi_sd: float = 1.0
     family_slope_sd: float = 0.5
+    model_sd: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,7 @@ class ModelConfig:
     priors: Priors = field(default_factory=Priors)
     covariates: str = "translog"
     family_slopes: bool = False
+    model_effects: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -329,7 +337,14 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             alpha_v = alpha_v - u_bar * gamma_v
             theta = theta + (X[:, 0][:, None] - u_bar[v]) * gamma_v[v]
         pm.Deterministic("alpha_variant", alpha_v, dims=("variant", "skill"))
-        theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
+        if config.model_effects:
+            # θ_i ~ N(family line, σ_m), centred: the data pin each model's skills tightly,
+            # so θ_i itself is the well-identified quantity (non-centred, θ = line + σ_m·ε
+            # would make the same thin ridge as at the variant level)
+            sigma_m = pm.Gamma("model_sd", alpha=2.0, beta=2.0 / p.model_sd, dims="skill")
+            theta = pm.Normal("theta", mu=theta, sigma=sigma_m, dims=("model", "skill"))
+        else:
+            theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
 
         free = pm.HalfNormal("loadings_free", p.loading_sd, shape=int(mask.sum()))
         loadings = pt.as_tensor(anchor_rows.astype(float))  # anchor loadings fixed at 1

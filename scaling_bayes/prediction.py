@@ -21,6 +21,10 @@ New models that share a family share one draw of its effect per posterior draw.
 With family-specific slopes (``family_slope`` in the posterior) a model's effect also
 holds ``γ_f · u_i``: its base family's slope deviation (posterior for a known base family,
 a fresh population draw for an unseen one) times its standardised ln params.
+
+With per-model skill deviations (``model_sd`` in the posterior) every new model also
+gets its own fresh deviation ``σ_m ⊙ ε_i`` (:func:`model_deviations`): two models of one
+family, even of one size, do not share it.
 """
 
 from __future__ import annotations
@@ -124,6 +128,17 @@ def family_effects(
             alpha = alpha + u * base_slope.sel(family=row["base_family"], drop=True)
         pieces.append(alpha)
     return xr.concat(pieces, dim=pd.Index(new_models.index, name="model"))
+
+
+def model_deviations(
+    posterior: xr.Dataset, new_models: pd.DataFrame, rng: np.random.Generator
+) -> xr.DataArray | float:
+    """Fresh per-model skill deviations ``σ_m ⊙ ε_i``, dims (chain, draw, model, skill);
+    ``0.0`` when the fit has no per-model deviations (no ``model_sd`` in the posterior)."""
+    if "model_sd" not in posterior:
+        return 0.0
+    eps = _standard_normal(rng, posterior, list(new_models.index), "model")
+    return (posterior["model_sd"] * eps).transpose(*eps.dims)
 
 
 def score_draws(

@@ -46,6 +46,7 @@ from scaling_bayes.prediction import (
     Prediction,
     family_cases,
     family_effects,
+    model_deviations,
     score_draws,
     summarize,
 )
@@ -85,6 +86,9 @@ class LatentSkillModel:
     family_slopes : give each base family its own, partially pooled slope on ln params
         (see :mod:`scaling_bayes.model`; off by default: wider, better-covering intervals
         but worse point forecasts on Sloth's protocol, measured).
+    model_effects : give each model its own skill deviation from its family's line,
+        ``θ_i ~ N(line, σ_m)`` (see :mod:`scaling_bayes.model`); a new model's forecast then
+        carries a fresh deviation.
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class LatentSkillModel:
         registry: BenchmarkRegistry | None = None,
         covariates: str = "translog",
         family_slopes: bool = False,
+        model_effects: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -106,6 +111,7 @@ class LatentSkillModel:
             priors=priors or Priors(),
             covariates=covariates,
             family_slopes=family_slopes,
+            model_effects=model_effects,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -204,6 +210,7 @@ class LatentSkillModel:
         posterior = self.posterior
         covariates = design.transform(models)
         alpha = family_effects(posterior, design.families, models, rng, covariates)
+        alpha = alpha + model_deviations(posterior, models, rng)
         return score_draws(posterior, covariates, alpha, design.floors, rng)
 
     def predict(
@@ -288,6 +295,7 @@ class LatentSkillModel:
             registry=registry,
             covariates=model_cfg.covariates,
             family_slopes=model_cfg.family_slopes,
+            model_effects=model_cfg.model_effects,
         )
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),

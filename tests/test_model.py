@@ -116,3 +116,27 @@ def test_prediction_maths_reproduces_the_graphs_skills(small_v2, family_slopes):
         assert float(abs(theta0 - prior["theta"]).max()) > 0.1
         with pytest.raises(ValueError, match="covariates"):
             family_effects(prior, design.families, models, np.random.default_rng(0))
+
+
+def test_model_effects_scatter_each_models_skills_about_its_family_line(small_v2):
+    """With per-model deviations the graph's θ is the prediction code's family line plus
+    N(0, σ_m): standardised by σ_m, the prior residuals are standard normal.  (20 draws ×
+    models × 2 skills ≈ 10³ values: the MC sd of their mean is ≈ 0.03 and of their sd ≈ 0.02.)"""
+    import pymc as pm
+    import xarray as xr
+
+    from scaling_bayes.prediction import family_effects
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2, model_effects=True))
+    assert model.named_vars_to_dims["theta"] == ("model", "skill")
+    assert {"model_sd", "theta"} <= {rv.name for rv in model.free_RVs}
+    with model:
+        prior = pm.sample_prior_predictive(draws=20, random_seed=1)["prior"].to_dataset()
+    models = design.data.models
+    alpha = family_effects(prior, design.families, models, np.random.default_rng(0), design.covariates)
+    line = xr.dot(design.covariates, prior["slopes"], dim="covariate") + alpha
+    z = ((prior["theta"] - line) / prior["model_sd"]).values.ravel()
+    assert z.size > 500
+    assert abs(z.mean()) < 4 * 1 / np.sqrt(z.size)
+    assert abs(z.std() - 1) < 4 * 1 / np.sqrt(2 * z.size)

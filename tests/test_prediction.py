@@ -6,7 +6,13 @@ import pytest
 import xarray as xr
 
 from scaling_bayes.design import FamilyStructure
-from scaling_bayes.prediction import family_cases, family_effects, score_draws, summarize
+from scaling_bayes.prediction import (
+    family_cases,
+    family_effects,
+    model_deviations,
+    score_draws,
+    summarize,
+)
 
 SKILLS = ["s1", "s2"]
 
@@ -149,3 +155,21 @@ def test_family_slopes_add_gamma_times_log_size_in_every_case(posterior, familie
     assert abs(float(step.mean())) < 4 * 1.2 / np.sqrt(step.size)
     assert abs(float(step.var()) - 1.44) < 4 * 0.023
     xr.testing.assert_equal(plain.sel(model="zeta-7b", drop=True), plain.sel(model="zeta-1b", drop=True))
+
+
+def test_model_deviations_are_fresh_per_model_with_sd_model_sd(posterior, new_models):
+    """Without ``model_sd`` there is no deviation; with it every new model gets its own
+    N(0, σ_m²) draw, independent of every other model's (MC sd over 4000 draws of a variance
+    σ² is σ²·sqrt(2/4000) ≈ 0.022σ², of a correlation ≈ 0.016)."""
+    assert model_deviations(posterior, new_models, np.random.default_rng(0)) == 0.0
+    c, d = posterior.sizes["chain"], posterior.sizes["draw"]
+    sd = np.array([0.2, 0.5])
+    with_dev = posterior.assign(model_sd=(("chain", "draw", "skill"), np.broadcast_to(sd, (c, d, 2)).copy()))
+    dev = model_deviations(with_dev, new_models, np.random.default_rng(0))
+    assert dev.dims == ("chain", "draw", "model", "skill")
+    assert list(dev["model"].values) == list(new_models.index)
+    var = dev.var(("chain", "draw")).values  # (model, skill)
+    np.testing.assert_allclose(var, np.broadcast_to(sd**2, var.shape), rtol=4 * 0.022)
+    a = dev.sel(model="zeta-1b").values.ravel()
+    b = dev.sel(model="zeta-7b").values.ravel()  # same family, still independent
+    assert abs(np.corrcoef(a, b)[0, 1]) < 4 * 0.016
