@@ -14,6 +14,17 @@ from pathlib import Path
 import pandas as pd
 
 
+def _add_structure_args(p: argparse.ArgumentParser) -> None:
+    """The latent-skill model's optional structure, defaults from ``ModelConfig``."""
+    from scaling_bayes.model import ModelConfig
+
+    p.add_argument("--family-slopes", action="store_true",
+                   help="give each base family its own partially pooled slope on ln params")
+    p.add_argument("--model-effects", action=argparse.BooleanOptionalAction,
+                   default=ModelConfig().model_effects,
+                   help="per-model skill deviations from the family line (default: %(default)s)")
+
+
 def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: int = 1000) -> None:
     g = p.add_argument_group("sampler")
     g.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
@@ -57,6 +68,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         anchors=args.anchors.split(",") if args.anchors else None,
         link=args.link,
         family_slopes=args.family_slopes,
+        model_effects=args.model_effects,
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
@@ -125,7 +137,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model == "flops-baseline":
         factory = partial(FlopsLawBaseline)
     else:
-        factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes)
+        factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes,
+                          model_effects=args.model_effects)
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
@@ -181,8 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--anchors", default=None,
                    help="comma-separated anchor benchmark per skill (default: automatic)")
     p.add_argument("--link", default="richards", choices=["richards", "logistic"])
-    p.add_argument("--family-slopes", action="store_true",
-                   help="give each base family its own partially pooled slope on ln params")
+    _add_structure_args(p)
     p.add_argument("--out", "-o", required=True, help="run directory to write")
     _add_sampler_args(p)
     p.set_defaults(func=cmd_fit)
@@ -209,8 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=int, default=None, choices=[1, 2],
                    help="models kept in training per test family (default: both)")
     p.add_argument("--n-skills", "-k", type=int, default=4)
-    p.add_argument("--family-slopes", action="store_true",
-                   help="give each base family its own partially pooled slope on ln params")
+    _add_structure_args(p)
     p.add_argument("--model", default="latent-skill", choices=["latent-skill", "flops-baseline"],
                    help="model to evaluate: the latent-skill model (default) or the "
                    "per-benchmark FLOPs law with family intercepts")

@@ -8,7 +8,8 @@ family effect ``α`` (dims ``chain, draw, model, skill``) is chosen by case:
 
 ``known_variant``
     its variant family was in training: the posterior ``alpha_variant`` (the
-    "larger model of a known family" case);
+    "larger model of a known family" case; where the fit integrated the variant effect
+    out, a draw from its exact conditional, ``alpha_variant ± alpha_variant_sd``);
 ``new_variant``
     a new variant (e.g. a new instruct line) of a known base family: the base
     family's posterior ``alpha_family`` + ``δ·instruct`` + ``τ ⊙ ε``;
@@ -113,10 +114,16 @@ def family_effects(
     new_variants = sorted(set(new_models.loc[cases != "known_variant", "family"]))
     eps_v = _standard_normal(rng, posterior, new_variants, "variant")
 
+    known_effect = posterior["alpha_variant"]
+    if "alpha_variant_sd" in posterior:  # variant effect integrated out in the fit: draw it
+        known = sorted(set(new_models.loc[cases == "known_variant", "family"]))
+        eps_known = _standard_normal(rng, posterior, known, "variant")
+        known_effect = known_effect.sel(variant=known) + posterior["alpha_variant_sd"].sel(variant=known) * eps_known
+
     pieces = []
     for model, row in new_models.iterrows():
         if cases[model] == "known_variant":
-            alpha = posterior["alpha_variant"].sel(variant=row["family"], drop=True)
+            alpha = known_effect.sel(variant=row["family"], drop=True)
         else:
             alpha = (
                 base_effect.sel(family=row["base_family"], drop=True)

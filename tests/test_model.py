@@ -140,3 +140,32 @@ def test_model_effects_scatter_each_models_skills_about_its_family_line(small_v2
     assert z.size > 500
     assert abs(z.mean()) < 4 * 1 / np.sqrt(z.size)
     assert abs(z.std() - 1) < 4 * 1 / np.sqrt(2 * z.size)
+
+
+def test_integrated_variant_density_equals_the_joint_normal(small_v2):
+    """``theta``'s density with the variant effect integrated out equals, variant by
+    variant and skill by skill, the multivariate Normal with covariance σ²I + τ²J about
+    the line (brute force with scipy), at an arbitrary point of the parameter space."""
+    import pytensor
+    from scipy.stats import multivariate_normal
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2, model_effects=True))
+    rng = np.random.default_rng(3)
+    point = {k: v + rng.normal(scale=0.3, size=v.shape) for k, v in model.initial_point().items()}
+    theta_rv = model["theta"]
+    line, sigma, tau = theta_rv.owner.inputs[2:5]
+    outputs = model.replace_rvs_by_values([model.logp(vars=[theta_rv], sum=True), line, sigma, tau])
+    fn = pytensor.function(model.value_vars, outputs, on_unused_input="ignore")
+    logp_theta, line_v, sigma_v, tau_v = fn(*[point[v.name] for v in model.value_vars])
+    theta_v = point["theta"]
+    np.testing.assert_allclose(sigma_v, np.exp(point["model_sd_log__"]))
+    v = design.model_variant_index
+    expected = 0.0
+    for g in np.unique(v):
+        idx = np.flatnonzero(v == g)
+        for k in range(2):
+            cov = sigma_v[k] ** 2 * np.eye(len(idx)) + tau_v[k] ** 2
+            expected += multivariate_normal(line_v[idx, k], cov).logpdf(theta_v[idx, k])
+    assert np.isfinite(expected)
+    np.testing.assert_allclose(logp_theta, expected, rtol=1e-8)
