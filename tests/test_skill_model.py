@@ -15,9 +15,9 @@ pytestmark = pytest.mark.slow
 FAST = dict(chains=2, draws=150, tune=300, progressbar=False)
 
 
-@pytest.fixture(scope="module")
-def fitted(small_v2):
-    model = LatentSkillModel(n_skills=2)
+@pytest.fixture(scope="module", params=[False, True], ids=["on_line", "model_effects"])
+def fitted(small_v2, request):
+    model = LatentSkillModel(n_skills=2, model_effects=request.param)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 150 draws: ESS is low by design
         model.fit(small_v2, random_seed=3, **FAST)
@@ -50,6 +50,11 @@ def test_fit_returns_datatree_with_labelled_posterior(fitted, small_v2):
     assert float(lam.sel(benchmark="MMLU-PRO", skill="MMLU-PRO")) == 1.0
     assert float(lam.sel(benchmark="MMLU-PRO", skill="MATH Lvl 5")) == 0.0
     assert float(post["loadings"].min()) >= 0.0
+    if fitted.config.model_effects:  # the integrated-out variant effect's exact conditional
+        assert post["model_sd"].dims == ("chain", "draw", "skill")
+        assert post["alpha_variant_sd"].dims == ("chain", "draw", "variant", "skill")
+        assert float(post["alpha_variant_sd"].min()) > 0.0
+        assert float((post["alpha_variant_sd"] - post["variant_sd"]).max()) < 0.0  # data inform it
 
 
 def test_predict_covers_the_three_cases(fitted, requests):
