@@ -2,11 +2,11 @@
 
 Usage::
 
-    python benchmarks/extrapolation_check.py --variants k4 k4-slopes [--min-sizes 3]
+    python benchmarks/extrapolation_check.py --variants k4 k4-slopes k4-models [--min-sizes 3] [--benchmarks leaderboard_v2]
 
 Every variant family of the bundled data with at least ``--min-sizes`` distinct sizes loses
 its largest size (:func:`scaling_bayes.evaluation.holdout.largest_model_fold`); each variant
-(``k<K>`` or ``k<K>-slopes``, as in ``loo_compare.py``) is fitted once on the rest and
+(``k<K>[-slopes][-models]``, as in ``loo_compare.py``) is fitted once on the rest and
 forecasts the held-out models.  Prints and writes, per variant, pooled MAE of the posterior
 mean and of the median, 50/90% coverage, 90% width, CRPS and the fit's diagnostics, to
 ``benchmarks/results/extrapolation_check.csv`` (and the predictions beside it).
