@@ -187,6 +187,7 @@ class Priors:
     log_phi_sd: float = 1.0
     family_slope_sd: float = 0.5
     model_sd: float = 0.25
+    between_slope_sd: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ class ModelConfig:
     covariates: str = "translog"
     family_slopes: bool = False
     model_effects: bool = False
+    between_slopes: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -347,13 +349,15 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         # τ → 0 is where this centred level funnels (measured: a leaderboard_v1 fold with one
         # chain stuck at τ ≈ 0.02 and 261 divergences under a HalfNormal prior).
         tau = pm.Gamma("variant_sd", alpha=2.0, beta=2.0 / p.variant_sd, dims="skill")
-        # variants, centred *within variant*: a variant's skill at its own mean covariates,
-        # alpha_centre_v = alpha_v + xbar_v·B, is what the data pin down, so sampling it
-        # (rather than alpha_v) removes the posterior correlation between the variant
-        # effects and the slopes.  alpha_v ~ N(alpha_f + δ·instruct, τ) is unchanged.
-        xbar = design.variant_mean_covariates.to_numpy()
-        alpha_c_mu = alpha_f[fam.family_index] + instruct_v[:, None] * delta + xbar @ slopes
+        xbar = design.variant_mean_covariates.to_numpy()  # (variant, covariate)
         v = design.model_variant_index
+        # a variant's expected effect, before its own deviation τ·ε_v: (variant, skill)
+        base_v = alpha_f[fam.family_index] + instruct_v[:, None] * delta
+        if config.between_slopes:
+            # Mundlak term: a variant's effect may depend on its mean covariates, so the
+            # shared slopes are identified by within-variant variation alone
+            between = pm.Normal("between_slopes", 0.0, p.between_slope_sd, dims=("covariate", "skill"))
+            base_v = base_v + xbar @ between
         if config.family_slopes:
             # γ_f = ω·η_f, non-centred; enters θ as γ_f(i)·u_i
             eta = pm.Normal("family_slope_raw", 0.0, 1.0, dims=("family", "skill"))
@@ -361,9 +365,7 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             gamma = pm.Deterministic("family_slope", omega * eta, dims=("family", "skill"))
             gamma_v = gamma[fam.family_index]  # (variant, skill)
             u_bar = xbar[:, :1]  # the variants' mean standardised ln params, (variant, 1)
-            alpha_c_mu = alpha_c_mu + u_bar * gamma_v
         if config.model_effects:
-            base_v = alpha_f[fam.family_index] + instruct_v[:, None] * delta  # (variant, skill)
             line = X @ slopes + base_v[v]
             if config.family_slopes:
                 line = line + X[:, 0][:, None] * gamma_v[v]
@@ -372,6 +374,13 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             sigma_m = pm.Gamma("model_sd", alpha=2.0, beta=2.0 / p.model_sd, dims="skill")
             theta = _variant_marginal_skills(line, base_v, tau, sigma_m, v, len(fam.variants))
         else:
+            # variants, centred *within variant*: a variant's skill at its own mean
+            # covariates, alpha_centre_v = alpha_v + xbar_v·B, is what the data pin down, so
+            # sampling it (rather than alpha_v) removes the posterior correlation between the
+            # variant effects and the slopes.  alpha_v ~ N(base_v, τ) is unchanged.
+            alpha_c_mu = base_v + xbar @ slopes
+            if config.family_slopes:
+                alpha_c_mu = alpha_c_mu + u_bar * gamma_v
             alpha_c = pm.Normal(
                 "alpha_variant_centre", mu=alpha_c_mu, sigma=tau, dims=("variant", "skill")
             )
