@@ -31,13 +31,14 @@ RESULTS = Path(__file__).parent / "results"
 
 def parse_variant(spec: str) -> dict:
     """``"k4-slopes-models"`` → ``{"n_skills": 4, "family_slopes": True, "model_effects": True}``."""
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-between)?", spec)
+    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-between)?(-quality)?", spec)
     if m is None:
         raise SystemExit(
             f"error: variant {spec!r}: use k<K>[-slopes][-models][-between], e.g. k4-slopes or k4-between"
         )
     return {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
-            "model_effects": bool(m.group(3)), "between_slopes": bool(m.group(4))}
+            "model_effects": bool(m.group(3)), "between_slopes": bool(m.group(4)),
+            "model_quality": bool(m.group(5))}
 
 
 def variant_parser(description: str | None) -> argparse.ArgumentParser:

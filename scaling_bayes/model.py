@@ -131,7 +131,7 @@ LinkName = Literal["logistic", "richards"]
 #: Hierarchical scale parameters: held at their starting values by the initial
 #: optimisation (:func:`scaling_bayes.inference.sample`), whose joint mode is degenerate in them.
 SCALE_VARIABLES: tuple[str, ...] = (
-    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd"
+    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd", "quality_scale"
 )
 
 #: Anchor preference, one list per ability; the first available benchmark of each
@@ -202,6 +202,7 @@ class ModelConfig:
     family_slopes: bool = False
     model_effects: bool = False
     between_slopes: bool = False
+    model_quality: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -308,6 +309,8 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     (benchmark), likelihood ``score`` (cell).
     """
     p = config.priors
+    if config.model_quality and config.model_effects:
+        raise ValueError("model_quality and model_effects are two forms of per-model deviation: choose one.")
     benchmarks = design.benchmarks
     anchors = resolve_anchors(config, benchmarks)
     skills = list(anchors)
@@ -390,6 +393,11 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
                 alpha_v = alpha_v - u_bar * gamma_v
                 theta = theta + (X[:, 0][:, None] - u_bar[v]) * gamma_v[v]
             pm.Deterministic("alpha_variant", alpha_v, dims=("variant", "skill"))
+            if config.model_quality:
+                # one "training quality" per model, loading w_k ≥ 0 on every skill
+                q = pm.Normal("model_quality", 0.0, 1.0, dims="model")
+                w = pm.Gamma("quality_scale", alpha=2.0, beta=2.0 / p.model_sd, dims="skill")
+                theta = theta + q[:, None] * w
             theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
 
         free = pm.HalfNormal("loadings_free", p.loading_sd, shape=int(mask.sum()))

@@ -160,6 +160,10 @@ def model_deviations(
 ) -> xr.DataArray | float:
     """Fresh per-model skill deviations ``σ_m ⊙ ε_i``, dims (chain, draw, model, skill);
     ``0.0`` when the fit has no per-model deviations (no ``model_sd`` in the posterior)."""
+    if "quality_scale" in posterior:  # rank one: a fresh quality q_i ~ N(0, 1) times w
+        q = rng.standard_normal((posterior.sizes["chain"], posterior.sizes["draw"], len(new_models)))
+        q = xr.DataArray(q, dims=(*SAMPLE_DIMS, "model"), coords={"model": list(new_models.index)})
+        return (q * posterior["quality_scale"]).transpose(*SAMPLE_DIMS, "model", "skill")
     if "model_sd" not in posterior:
         return 0.0
     eps = _standard_normal(rng, posterior, list(new_models.index), "model")

@@ -108,6 +108,7 @@ class LatentSkillModel:
         family_slopes: bool = False,
         model_effects: bool = False,
         between_slopes: bool = False,
+        model_quality: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -118,6 +119,7 @@ class LatentSkillModel:
             family_slopes=family_slopes,
             model_effects=model_effects,
             between_slopes=between_slopes,
+            model_quality=model_quality,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -303,6 +305,7 @@ class LatentSkillModel:
             family_slopes=model_cfg.family_slopes,
             model_effects=model_cfg.model_effects,
             between_slopes=model_cfg.between_slopes,
+            model_quality=model_cfg.model_quality,
         )
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),

@@ -207,3 +207,31 @@ def test_between_slopes_shift_an_unseen_variant_by_its_mean_covariates(small_v2)
                              np.random.default_rng(0), design.covariates)
     z0 = ((graph - without) / (prior["variant_sd"] * np.sqrt(2))).isel(model=first).values.ravel()
     assert abs(z0.std() - 1) > 0.2  # the term matters
+
+
+def test_model_quality_moves_all_of_a_models_skills_together(small_v2):
+    """With ``model_quality`` the graph's θ is the prediction code's family line plus one
+    scalar per model times ``w``: divided by ``w`` the residual is the same on every skill,
+    and that scalar is standard normal a priori (20 draws × ~40 models: MC sd of the mean
+    ≈ 0.035, of the sd ≈ 0.025)."""
+    import pymc as pm
+    import xarray as xr
+
+    from scaling_bayes.prediction import family_effects
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2, model_quality=True))
+    assert model.named_vars_to_dims["model_quality"] == ("model",)
+    with model:
+        prior = pm.sample_prior_predictive(draws=20, random_seed=1)["prior"].to_dataset()
+    models = design.data.models
+    alpha = family_effects(prior, design.families, models, np.random.default_rng(0), design.covariates)
+    line = xr.dot(design.covariates, prior["slopes"], dim="covariate") + alpha
+    q = (prior["theta"] - line) / prior["quality_scale"]  # (chain, draw, model, skill)
+    np.testing.assert_allclose(q.isel(skill=0), q.isel(skill=1), atol=1e-8)
+    np.testing.assert_allclose(q.isel(skill=0), prior["model_quality"], atol=1e-8)
+    z = q.isel(skill=0).values.ravel()
+    assert abs(z.mean()) < 4 / np.sqrt(z.size)
+    assert abs(z.std() - 1) < 4 / np.sqrt(2 * z.size)
+    with pytest.raises(ValueError, match="choose one"):
+        build_model(design, ModelConfig(n_skills=2, model_quality=True, model_effects=True))
