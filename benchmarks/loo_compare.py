@@ -5,8 +5,7 @@ Usage::
     python benchmarks/loo_compare.py --variants k4 k4-slopes [--benchmarks all12]
 
 A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
-params), ``-models`` (per-model skill deviations) and ``-between`` (a Mundlak term: variant
-effects depend on the variants' mean covariates).  Every variant is fitted to the whole bundled dataset with the same seed and
+params) and ``-models`` (per-model skill deviations).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
 ``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
 
@@ -31,14 +30,13 @@ RESULTS = Path(__file__).parent / "results"
 
 def parse_variant(spec: str) -> dict:
     """``"k4-slopes-models"`` → ``{"n_skills": 4, "family_slopes": True, "model_effects": True}``."""
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-between)?(-quality)?", spec)
+    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?", spec)
     if m is None:
         raise SystemExit(
-            f"error: variant {spec!r}: use k<K>[-slopes][-models][-between], e.g. k4-slopes or k4-between"
+            f"error: variant {spec!r}: use k<K>[-slopes][-models], e.g. k4-slopes or k4-models"
         )
     return {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
-            "model_effects": bool(m.group(3)), "between_slopes": bool(m.group(4)),
-            "model_quality": bool(m.group(5))}
+            "model_effects": bool(m.group(3))}
 
 
 def variant_parser(description: str | None) -> argparse.ArgumentParser:

@@ -23,10 +23,6 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-effects", action=argparse.BooleanOptionalAction,
                    default=ModelConfig().model_effects,
                    help="per-model skill deviations from the family line (default: %(default)s)")
-    p.add_argument("--between-slopes", action=argparse.BooleanOptionalAction,
-                   default=ModelConfig().between_slopes,
-                   help="variant effects depend on the variants' mean covariates, a Mundlak term "
-                        "(default: %(default)s)")
 
 
 def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: int = 1000) -> None:
@@ -73,7 +69,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
         link=args.link,
         family_slopes=args.family_slopes,
         model_effects=args.model_effects,
-        between_slopes=args.between_slopes,
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
@@ -143,7 +138,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         factory = partial(FlopsLawBaseline)
     else:
         factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes,
-                          model_effects=args.model_effects, between_slopes=args.between_slopes)
+                          model_effects=args.model_effects)
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,

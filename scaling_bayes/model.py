@@ -69,6 +69,24 @@ visible in the fits:
   2 × 500 draws).  One σ_m shared by all skills mixed no better on the extrapolation check
   (R-hat 1.22 vs 1.13) and forecast worse (MAE 3.78 vs 3.56 pp).
 
+Tried and dropped
+-----------------
+Judged on training data only, with ``benchmarks/extrapolation_check.py`` (each family's
+largest size held out; all 12 benchmarks, 222 cells, and leaderboard_v2, 102 cells;
+2 × 500 draws), against the default's MAE 3.81 / 2.77 pp:
+
+* **a Mundlak term** (commit ``1babf89``): variant effects ``α_v ~ N(α_f + δ·instruct +
+  x̄_v·Γ, τ)`` depend on the variants' mean covariates, so the shared slopes are identified
+  by within-variant variation alone, as with Sloth's fixed family intercepts.  Worse on
+  both: MAE 3.94 / 3.21 pp, CRPS 2.88 / 2.32 (default 2.77 / 2.04).  Within a variant the
+  data hold few sizes and almost no spread in tokens, so the within slopes forecast the
+  larger sizes worse than the pooled ones;
+* **a rank-one per-model deviation** (commit ``494f588``): one "training quality"
+  ``q_i ~ N(0, 1)`` per model times a non-negative loading per skill, identified by
+  co-movement across all benchmarks.  All 12 benchmarks: MAE 3.98 pp, 90% coverage 90%,
+  but R-hat 2.24 and bulk ESS 3 (332 s, against 42 s for the default): a model's mean
+  quality and its variant's effect form a ridge the sampler did not cross.
+
 Parameterisation
 ----------------
 Chosen per level, by measurement (``benchmarks/``):
@@ -131,7 +149,7 @@ LinkName = Literal["logistic", "richards"]
 #: Hierarchical scale parameters: held at their starting values by the initial
 #: optimisation (:func:`scaling_bayes.inference.sample`), whose joint mode is degenerate in them.
 SCALE_VARIABLES: tuple[str, ...] = (
-    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd", "quality_scale"
+    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd"
 )
 
 #: Anchor preference, one list per ability; the first available benchmark of each
@@ -187,7 +205,6 @@ class Priors:
     log_phi_sd: float = 1.0
     family_slope_sd: float = 0.5
     model_sd: float = 0.25
-    between_slope_sd: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -201,8 +218,6 @@ class ModelConfig:
     covariates: str = "translog"
     family_slopes: bool = False
     model_effects: bool = False
-    between_slopes: bool = False
-    model_quality: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -309,8 +324,6 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     (benchmark), likelihood ``score`` (cell).
     """
     p = config.priors
-    if config.model_quality and config.model_effects:
-        raise ValueError("model_quality and model_effects are two forms of per-model deviation: choose one.")
     benchmarks = design.benchmarks
     anchors = resolve_anchors(config, benchmarks)
     skills = list(anchors)
@@ -356,11 +369,6 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         v = design.model_variant_index
         # a variant's expected effect, before its own deviation τ·ε_v: (variant, skill)
         base_v = alpha_f[fam.family_index] + instruct_v[:, None] * delta
-        if config.between_slopes:
-            # Mundlak term: a variant's effect may depend on its mean covariates, so the
-            # shared slopes are identified by within-variant variation alone
-            between = pm.Normal("between_slopes", 0.0, p.between_slope_sd, dims=("covariate", "skill"))
-            base_v = base_v + xbar @ between
         if config.family_slopes:
             # γ_f = ω·η_f, non-centred; enters θ as γ_f(i)·u_i
             eta = pm.Normal("family_slope_raw", 0.0, 1.0, dims=("family", "skill"))
@@ -393,11 +401,6 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
                 alpha_v = alpha_v - u_bar * gamma_v
                 theta = theta + (X[:, 0][:, None] - u_bar[v]) * gamma_v[v]
             pm.Deterministic("alpha_variant", alpha_v, dims=("variant", "skill"))
-            if config.model_quality:
-                # one "training quality" per model, loading w_k ≥ 0 on every skill
-                q = pm.Normal("model_quality", 0.0, 1.0, dims="model")
-                w = pm.Gamma("quality_scale", alpha=2.0, beta=2.0 / p.model_sd, dims="skill")
-                theta = theta + q[:, None] * w
             theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
 
         free = pm.HalfNormal("loadings_free", p.loading_sd, shape=int(mask.sum()))

@@ -23,12 +23,6 @@ With family-specific slopes (``family_slope`` in the posterior) a model's effect
 holds ``γ_f · u_i``: its base family's slope deviation (posterior for a known base family,
 a fresh population draw for an unseen one) times its standardised ln params.
 
-With between-variant slopes (``between_slopes`` ``Γ`` in the posterior, a Mundlak term) an
-unseen variant's effect also holds ``x̄_v·Γ``, where ``x̄_v`` is the mean standardised
-covariates of that variant's models *in the request*: as in training, a variant is
-characterised by the models it is seen with, so predict all the sizes of an unseen family
-that belong together in one call.
-
 With per-model skill deviations (``model_sd`` in the posterior) every new model also
 gets its own fresh deviation ``σ_m ⊙ ε_i`` (:func:`model_deviations`): two models of one
 family, even of one size, do not share it.
@@ -91,11 +85,10 @@ def family_effects(
     cases = family_cases(new_models, families)
     delta, tau = posterior["instruct_offset"], posterior["variant_sd"]
     has_slopes = "family_slope" in posterior
-    has_between = "between_slopes" in posterior
-    if (has_slopes or has_between) and covariates is None:
+    if has_slopes and covariates is None:
         raise ValueError(
-            "this fit has family-specific or between-variant slopes: pass the new models' "
-            "covariates (design.transform(new_models)) to family_effects."
+            "this fit has family-specific slopes: pass the new models' covariates "
+            "(design.transform(new_models)) to family_effects."
         )
 
     # population draw α_f ~ MvNormal(skill_mean, diag(σ) R diag(σ)) for every unseen base family
@@ -120,15 +113,6 @@ def family_effects(
     # a fresh variant deviation for every variant not seen in training
     new_variants = sorted(set(new_models.loc[cases != "known_variant", "family"]))
     eps_v = _standard_normal(rng, posterior, new_variants, "variant")
-    if has_between and new_variants:
-        # an unseen variant's mean covariates: those of its models in this request
-        is_new = (cases != "known_variant").to_numpy()
-        xbar_new = (
-            covariates.sel(model=list(new_models.index[is_new]))
-            .assign_coords(variant=("model", new_models.loc[is_new, "family"].to_numpy()))
-            .groupby("variant").mean()
-        )
-        between_new = xr.dot(xbar_new, posterior["between_slopes"], dim="covariate")
 
     known_effect = posterior["alpha_variant"]
     if "alpha_variant_sd" in posterior:  # variant effect integrated out in the fit: draw it
@@ -146,8 +130,6 @@ def family_effects(
                 + float(bool(row["instruct"])) * delta
                 + tau * eps_v.sel(variant=row["family"], drop=True)
             )
-            if has_between:
-                alpha = alpha + between_new.sel(variant=row["family"], drop=True)
         if has_slopes:
             u = float(covariates.sel(model=model).isel(covariate=0))
             alpha = alpha + u * base_slope.sel(family=row["base_family"], drop=True)
@@ -160,10 +142,6 @@ def model_deviations(
 ) -> xr.DataArray | float:
     """Fresh per-model skill deviations ``σ_m ⊙ ε_i``, dims (chain, draw, model, skill);
     ``0.0`` when the fit has no per-model deviations (no ``model_sd`` in the posterior)."""
-    if "quality_scale" in posterior:  # rank one: a fresh quality q_i ~ N(0, 1) times w
-        q = rng.standard_normal((posterior.sizes["chain"], posterior.sizes["draw"], len(new_models)))
-        q = xr.DataArray(q, dims=(*SAMPLE_DIMS, "model"), coords={"model": list(new_models.index)})
-        return (q * posterior["quality_scale"]).transpose(*SAMPLE_DIMS, "model", "skill")
     if "model_sd" not in posterior:
         return 0.0
     eps = _standard_normal(rng, posterior, list(new_models.index), "model")

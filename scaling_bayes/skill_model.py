@@ -90,9 +90,6 @@ class LatentSkillModel:
         ``θ_i ~ N(line, σ_m)`` (see :mod:`scaling_bayes.model`); a new model's forecast then
         carries a fresh deviation (off by default: better calibrated when a family shows two
         sizes, worse point forecasts from one size and on six-benchmark sets, measured).
-    between_slopes : let a variant's effect depend on its mean covariates (a Mundlak term),
-        so the shared slopes are identified by within-variant variation alone (see
-        :mod:`scaling_bayes.model`).
     """
 
     def __init__(
@@ -107,8 +104,6 @@ class LatentSkillModel:
         covariates: str = "translog",
         family_slopes: bool = False,
         model_effects: bool = False,
-        between_slopes: bool = False,
-        model_quality: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -118,8 +113,6 @@ class LatentSkillModel:
             covariates=covariates,
             family_slopes=family_slopes,
             model_effects=model_effects,
-            between_slopes=between_slopes,
-            model_quality=model_quality,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -304,8 +297,6 @@ class LatentSkillModel:
             covariates=model_cfg.covariates,
             family_slopes=model_cfg.family_slopes,
             model_effects=model_cfg.model_effects,
-            between_slopes=model_cfg.between_slopes,
-            model_quality=model_cfg.model_quality,
         )
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),

@@ -89,24 +89,19 @@ def test_priors_are_overridable(small_v2):
     assert ModelConfig.from_dict(ModelConfig(priors=Priors(slope_sd=3.0)).to_dict()).priors.slope_sd == 3.0
 
 
-@pytest.mark.parametrize(
-    "family_slopes, between_slopes", [(False, False), (True, False), (False, True)]
-)
-def test_prediction_maths_reproduces_the_graphs_skills(small_v2, family_slopes, between_slopes):
+@pytest.mark.parametrize("family_slopes", [False, True])
+def test_prediction_maths_reproduces_the_graphs_skills(small_v2, family_slopes):
     """Draws of the graph (prior draws stand in for posterior ones) pushed through the
     prediction code for the *training* models must give the graph's own ``theta``: the
-    centred-within-variant reparameterisation, the family-slope and the between-slope
-    terms agree."""
+    centred-within-variant reparameterisation and the family-slope term agree."""
     import pymc as pm
     import xarray as xr
 
     from scaling_bayes.prediction import family_effects
 
     design = build_design(small_v2)
-    config = ModelConfig(n_skills=2, family_slopes=family_slopes, between_slopes=between_slopes)
-    model = build_model(design, config)
+    model = build_model(design, ModelConfig(n_skills=2, family_slopes=family_slopes))
     assert ("family_slope" in model.named_vars) == family_slopes
-    assert ("between_slopes" in model.named_vars) == between_slopes
     with model:
         prior = pm.sample_prior_predictive(draws=20, random_seed=1)["prior"].to_dataset()
     models = design.data.models
@@ -174,64 +169,3 @@ def test_integrated_variant_density_equals_the_joint_normal(small_v2):
             expected += multivariate_normal(line_v[idx, k], cov).logpdf(theta_v[idx, k])
     assert np.isfinite(expected)
     np.testing.assert_allclose(logp_theta, expected, rtol=1e-8)
-
-
-def test_between_slopes_shift_an_unseen_variant_by_its_mean_covariates(small_v2):
-    """With a Mundlak term the graph's variant effect is ``α_f + δ·instruct + x̄_v·Γ + τ ε``.
-    The prediction code, asked for the training models as if each variant were unseen, must
-    draw from that same distribution: graph minus prediction, over ``τ√2``, is standard
-    normal (≈ 10³ values: MC sd of the mean ≈ 0.03, of the sd ≈ 0.02).  Without the
-    ``x̄_v·Γ`` term the difference has mean ``x̄_v·Γ`` with Γ ~ N(0, 1) and fails."""
-    import pymc as pm
-
-    from scaling_bayes.prediction import family_cases, family_effects
-
-    design = build_design(small_v2)
-    model = build_model(design, ModelConfig(n_skills=2, between_slopes=True))
-    assert model.named_vars_to_dims["between_slopes"] == ("covariate", "skill")
-    with model:
-        prior = pm.sample_prior_predictive(draws=100, random_seed=2)["prior"].to_dataset()
-    models = design.data.models.copy()
-    models["family"] = "unseen-" + models["family"]  # same base family, new variant
-    assert (family_cases(models, design.families) == "new_variant").all()
-    alpha = family_effects(prior, design.families, models, np.random.default_rng(0), design.covariates)
-    graph = prior["alpha_variant"].sel(variant=design.data.models["family"].to_numpy())
-    graph = graph.rename(variant="model").assign_coords(model=models.index)
-    first = ~models["family"].duplicated().to_numpy()  # one model per variant: independent draws
-    diff = ((graph - alpha) / (prior["variant_sd"] * np.sqrt(2))).isel(model=first)
-    z = diff.values.ravel()
-    assert z.size > 500
-    assert abs(z.mean()) < 4 / np.sqrt(z.size)
-    assert abs(z.std() - 1) < 4 / np.sqrt(2 * z.size)
-    without = family_effects(prior.drop_vars("between_slopes"), design.families, models,
-                             np.random.default_rng(0), design.covariates)
-    z0 = ((graph - without) / (prior["variant_sd"] * np.sqrt(2))).isel(model=first).values.ravel()
-    assert abs(z0.std() - 1) > 0.2  # the term matters
-
-
-def test_model_quality_moves_all_of_a_models_skills_together(small_v2):
-    """With ``model_quality`` the graph's θ is the prediction code's family line plus one
-    scalar per model times ``w``: divided by ``w`` the residual is the same on every skill,
-    and that scalar is standard normal a priori (20 draws × ~40 models: MC sd of the mean
-    ≈ 0.035, of the sd ≈ 0.025)."""
-    import pymc as pm
-    import xarray as xr
-
-    from scaling_bayes.prediction import family_effects
-
-    design = build_design(small_v2)
-    model = build_model(design, ModelConfig(n_skills=2, model_quality=True))
-    assert model.named_vars_to_dims["model_quality"] == ("model",)
-    with model:
-        prior = pm.sample_prior_predictive(draws=20, random_seed=1)["prior"].to_dataset()
-    models = design.data.models
-    alpha = family_effects(prior, design.families, models, np.random.default_rng(0), design.covariates)
-    line = xr.dot(design.covariates, prior["slopes"], dim="covariate") + alpha
-    q = (prior["theta"] - line) / prior["quality_scale"]  # (chain, draw, model, skill)
-    np.testing.assert_allclose(q.isel(skill=0), q.isel(skill=1), atol=1e-8)
-    np.testing.assert_allclose(q.isel(skill=0), prior["model_quality"], atol=1e-8)
-    z = q.isel(skill=0).values.ravel()
-    assert abs(z.mean()) < 4 / np.sqrt(z.size)
-    assert abs(z.std() - 1) < 4 / np.sqrt(2 * z.size)
-    with pytest.raises(ValueError, match="choose one"):
-        build_model(design, ModelConfig(n_skills=2, model_quality=True, model_effects=True))

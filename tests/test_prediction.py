@@ -173,20 +173,3 @@ def test_model_deviations_are_fresh_per_model_with_sd_model_sd(posterior, new_mo
     a = dev.sel(model="zeta-1b").values.ravel()
     b = dev.sel(model="zeta-7b").values.ravel()  # same family, still independent
     assert abs(np.corrcoef(a, b)[0, 1]) < 4 * 0.016
-
-
-def test_model_quality_is_one_fresh_scalar_per_model_times_its_skill_scales(posterior, new_models):
-    """A rank-one deviation ``q_i · w``: its two skills move together exactly (correlation 1,
-    ratio ``w_2 / w_1``), its variance is ``w²`` (MC sd over 4000 draws ≈ 0.022·w²) and two
-    models' qualities are independent (MC sd of the correlation ≈ 0.016)."""
-    c, d = posterior.sizes["chain"], posterior.sizes["draw"]
-    w = np.array([0.2, 0.5])
-    with_q = posterior.assign(quality_scale=(("chain", "draw", "skill"), np.broadcast_to(w, (c, d, 2)).copy()))
-    dev = model_deviations(with_q, new_models, np.random.default_rng(0))
-    assert dev.dims == ("chain", "draw", "model", "skill")
-    np.testing.assert_allclose(dev.isel(skill=1), dev.isel(skill=0) * w[1] / w[0])
-    var = dev.var(("chain", "draw")).values
-    np.testing.assert_allclose(var, np.broadcast_to(w**2, var.shape), rtol=4 * 0.022)
-    a = dev.sel(model="zeta-1b", skill="s1").values.ravel()
-    b = dev.sel(model="zeta-7b", skill="s1").values.ravel()
-    assert abs(np.corrcoef(a, b)[0, 1]) < 4 * 0.016
