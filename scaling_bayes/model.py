@@ -453,12 +453,13 @@ def _variant_marginal_skills(line, base_v, tau, sigma, variant_index: np.ndarray
     holds ``base_v + E[a_v | θ]`` and ``alpha_variant_sd`` its conditional sd
     ``P^{-1/2}``; prediction draws ``a_v`` from them.
     """
-    onehot = np.zeros((n_variants, len(variant_index)))
-    onehot[variant_index, np.arange(len(variant_index))] = 1.0
-    n = onehot.sum(axis=1)[:, None]  # models per variant, (variant, 1)
+    n = np.bincount(variant_index, minlength=n_variants)[:, None].astype(float)  # (variant, 1)
+
+    def segment_sum(x):  # (model, skill) -> (variant, skill), scatter-add by variant
+        return pt.inc_subtensor(pt.zeros((n_variants, x.shape[-1]))[variant_index], x)
 
     def sums(r):
-        return pt.dot(onehot, r), pt.dot(onehot, r**2)  # (variant, skill) each
+        return segment_sum(r), segment_sum(r**2)  # (variant, skill) each
 
     def logp(value, line, sigma, tau):
         s1, s2 = sums(value - line)

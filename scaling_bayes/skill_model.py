@@ -207,12 +207,14 @@ class LatentSkillModel:
                     ExtrapolationWarning,
                     stacklevel=2,
                 )
-        rng = np.random.default_rng(random_seed)
+        # one independent stream per source of randomness, so that turning per-model
+        # deviations on leaves the family-effect and observation-noise draws unchanged
+        rng_family, rng_model, rng_noise = np.random.default_rng(random_seed).spawn(3)
         posterior = self.posterior
         covariates = design.transform(models)
-        alpha = family_effects(posterior, design.families, models, rng, covariates)
-        alpha = alpha + model_deviations(posterior, models, rng)
-        return score_draws(posterior, covariates, alpha, design.floors, rng)
+        alpha = family_effects(posterior, design.families, models, rng_family, covariates)
+        alpha = alpha + model_deviations(posterior, models, rng_model)
+        return score_draws(posterior, covariates, alpha, design.floors, rng_noise)
 
     def predict(
         self,

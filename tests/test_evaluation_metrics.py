@@ -144,6 +144,12 @@ def test_win_rate_and_comparison_by_hand(predictions):
     assert avg["win_rate_vs_sloth_best"] == pytest.approx(0.5)
     assert (avg["n_matched"], avg["n_predictions"], avg["n_reference"]) == (4, 8, 4)
     assert comp.loc[("all12", 1, "X"), "n_matched"] == 2
+    # group bootstrap of ours − Sloth best: group a differs by (.05 + .01)/2 = .03, group b by
+    # (−.01 − .01)/2 = −.01; resampling the two groups gives −.01, .01 or .03 (p = ¼, ½, ¼),
+    # so the 90% percentile interval is [−.01, .03]
+    assert avg["difference_lower"] == pytest.approx(-0.01)
+    assert avg["difference_upper"] == pytest.approx(0.03)
+    assert np.isnan(comp.loc[("all12", 1, "X"), "difference_lower"])  # Average rows only
     assert comp.loc[("all12", 1, "X"), "win_rate_vs_sloth_best"] == pytest.approx(0.5)
 
     wins = paired_win_rates(predictions, reference).set_index("model")
@@ -173,5 +179,5 @@ def test_comparison_against_real_reference():
     assert m.loc[("leaderboard_v2", 1, "Average"), "mae_family_macro"] == pytest.approx(avg["ours"])
 
     md = metrics_markdown(m, comp)
-    assert "| leaderboard_v2, n=1 | 2.9 | 2.9 (K=2) |" in md
+    assert "| leaderboard_v2, n=1 | 2.9 | 2.9 (K=2) | 0.00 [0.00, 0.00] |" in md  # identical errors
     assert "## Calibration" in md and "## Per benchmark" in md

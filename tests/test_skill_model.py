@@ -86,6 +86,26 @@ def test_prediction_is_reproducible_and_seed_dependent(fitted, requests):
     assert not np.allclose(a["lower"], c["lower"])
 
 
+def test_per_model_deviations_leave_the_other_random_draws_unchanged(fitted, requests):
+    """Prediction draws family effects, per-model deviations and Beta noise from separate
+    streams: a fit whose deviations are negligible (σ_m = 1e-9) predicts what a fit without
+    them predicts, draw for draw."""
+    import copy
+
+    def with_posterior(post):
+        clone = copy.copy(fitted)
+        clone.idata = fitted.idata.copy()
+        clone.idata["posterior"] = xr.DataTree(post)
+        return clone
+
+    post = fitted.posterior.drop_vars("model_sd", errors="ignore")
+    tiny = post.assign(model_sd=xr.full_like(post["variant_sd"], 1e-9))
+    a = with_posterior(post).predictive_draws(requests, random_seed=7)
+    b = with_posterior(tiny).predictive_draws(requests, random_seed=7)
+    xr.testing.assert_allclose(a["mu"], b["mu"], atol=1e-6)
+    np.testing.assert_allclose(a["score"], b["score"], atol=1e-6)
+
+
 def test_save_load_round_trip_predicts_identically(fitted, requests, tmp_path):
     fitted.save(tmp_path / "run")
     loaded = LatentSkillModel.load(tmp_path / "run")
