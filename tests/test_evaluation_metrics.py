@@ -60,6 +60,12 @@ def test_family_macro_vs_pooled(predictions):
     assert avg["mae_pooled"] == pytest.approx(0.16 / 8)
     assert x["crps_family_macro"] == pytest.approx(0.04)
     assert avg["crps_pooled"] == pytest.approx(0.11 / 8)
+    # the median's MAE is computed from the median column: move a1/X's median onto the truth
+    shifted = predictions.copy()
+    shifted.loc[(shifted["model"] == "a1") & (shifted["benchmark"] == "X"), "median"] = 0.50
+    x_median = compute_metrics(shifted).loc[("all12", 1, "X")]
+    assert x_median["mae_median_family_macro"] == pytest.approx(0.0)
+    assert x_median["mae_family_macro"] == pytest.approx(0.05)  # the mean's MAE is unchanged
     assert (avg["n_rows"], avg["n_models"], avg["n_groups"]) == (8, 4, 2)
     assert list(m.index.get_level_values("benchmark")) == ["X", "Y", "Average"]
 

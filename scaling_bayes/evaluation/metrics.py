@@ -178,6 +178,7 @@ def _with_derived(predictions: pd.DataFrame, probs: Sequence[float]) -> pd.DataF
     frame = predictions[predictions["observed"].notna()].copy()  # unobserved cells are not scored
     frame["n_train_per_family"] = frame["n_train_per_family"].astype(int)
     frame["abs_error"] = (frame["mean"] - frame["observed"]).abs()
+    frame["abs_error_median"] = (frame["median"] - frame["observed"]).abs()
     for p in probs:
         lo, hi = frame[f"lower_{_pct(p)}"], frame[f"upper_{_pct(p)}"]
         frame[f"coverage_{_pct(p)}"] = ((frame["observed"] >= lo) & (frame["observed"] <= hi)).astype(float)
@@ -204,6 +205,9 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
         - ``mae_family_macro``: |posterior mean - observed| averaged over models within a test
           group, then over groups (the paper's number); the Average row is the mean over
           benchmarks.
+        - ``mae_median_family_macro``: the same for the posterior-predictive *median*, the
+          Bayes point forecast under absolute loss (the paper's MAE uses point predictions;
+          our headline number stays the posterior mean, as the target is stated on it).
         - ``mae_pooled``: plain mean over all rows.
         - ``crps_family_macro``, ``crps_pooled``: the same for the CRPS.
         - ``coverage_XX``: fraction of rows whose observed score lies in the XX% interval
@@ -215,8 +219,9 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
     frame = _with_derived(predictions, probs)
     keys = list(SETTING_KEYS)
 
-    macro = family_macro(frame, ["abs_error", "crps"]).rename(
-        columns={"abs_error": "mae_family_macro", "crps": "crps_family_macro"}
+    macro = family_macro(frame, ["abs_error", "abs_error_median", "crps"]).rename(
+        columns={"abs_error": "mae_family_macro", "abs_error_median": "mae_median_family_macro",
+                 "crps": "crps_family_macro"}
     )
     macro_avg = family_macro_average(macro)
 
@@ -531,12 +536,13 @@ def metrics_markdown(
         ]
 
     header = [
-        "setting", "MAE family-macro", "MAE pooled", "CRPS",
+        "setting", "MAE family-macro", "MAE of the median, family-macro", "MAE pooled", "CRPS",
         *[f"cov {_pct(p)}%" for p in probs], *[f"width {_pct(p)}%" for p in probs], "test models",
     ]
     rows = [
         [
-            f"{bset}, n={n}", _fmt(r["mae_family_macro"], digits=digits), _fmt(r["mae_pooled"], digits=digits),
+            f"{bset}, n={n}", _fmt(r["mae_family_macro"], digits=digits),
+            _fmt(r.get("mae_median_family_macro", np.nan), digits=digits), _fmt(r["mae_pooled"], digits=digits),
             _fmt(r["crps_pooled"], digits=digits + 1),
             *[_fmt(r[f"coverage_{_pct(p)}"], digits=0) for p in probs],
             *[_fmt(r[f"width_{_pct(p)}"], digits=digits) for p in probs],
