@@ -15,9 +15,9 @@ pytestmark = pytest.mark.slow
 FAST = dict(chains=2, draws=150, tune=300, progressbar=False)
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["on_line", "model_effects"])
-def fitted(small_v2, request):
-    model = LatentSkillModel(n_skills=2, model_effects=request.param)
+@pytest.fixture(scope="module")
+def fitted(small_v2):
+    model = LatentSkillModel(n_skills=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 150 draws: ESS is low by design
         model.fit(small_v2, random_seed=3, **FAST)
@@ -50,11 +50,6 @@ def test_fit_returns_datatree_with_labelled_posterior(fitted, small_v2):
     assert float(lam.sel(benchmark="MMLU-PRO", skill="MMLU-PRO")) == 1.0
     assert float(lam.sel(benchmark="MMLU-PRO", skill="MATH Lvl 5")) == 0.0
     assert float(post["loadings"].min()) >= 0.0
-    if fitted.config.model_effects:  # the integrated-out variant effect's exact conditional
-        assert post["model_sd"].dims == ("chain", "draw", "skill")
-        assert post["alpha_variant_sd"].dims == ("chain", "draw", "variant", "skill")
-        assert float(post["alpha_variant_sd"].min()) > 0.0
-        assert float((post["alpha_variant_sd"] - post["variant_sd"]).max()) < 0.0  # data inform it
 
 
 def test_predict_covers_the_three_cases(fitted, requests):
@@ -132,3 +127,25 @@ def test_bad_requests_get_clear_errors(fitted, tmp_path):
         LatentSkillModel().predict(pd.DataFrame({"family": ["x"], "params_b": [1.0], "tokens_t": [1.0]}))
     with pytest.raises(FileNotFoundError, match="not a saved fit"):
         LatentSkillModel.load(tmp_path)
+
+
+def test_model_effects_fit_predicts_the_three_cases_and_reloads(small_v2, requests, tmp_path):
+    """The opt-in per-model deviations end to end, at a smaller size than the default's tests:
+    fit, the exact conditional of the integrated-out variant effect, prediction in all three
+    cases (each new model's own deviation is checked in ``tests/test_prediction.py``), and a
+    save/load round trip."""
+    model = LatentSkillModel(n_skills=2, model_effects=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(small_v2, random_seed=3, chains=2, draws=60, tune=150, progressbar=False)
+    post = model.posterior
+    assert post["model_sd"].dims == ("chain", "draw", "skill")
+    assert post["alpha_variant_sd"].dims == ("chain", "draw", "variant", "skill")
+    assert float((post["alpha_variant_sd"] - post["variant_sd"]).max()) < 0.0  # data inform it
+    t = model.predict(requests, prob=0.9, random_seed=5).table
+    assert set(t["case"]) == {"known_variant", "new_variant", "new_family"}
+    assert ((t["lower"] <= t["median"]) & (t["median"] <= t["upper"])).all()
+    model.save(tmp_path / "run")
+    loaded = LatentSkillModel.load(tmp_path / "run")
+    assert loaded.config.model_effects
+    pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
