@@ -55,9 +55,9 @@ benchmarks; each family's largest size held out) it is better on every count: MA
 3.81 → 3.56 pp, CRPS 2.77 → 2.61, 50/90% coverage 41/82% → 50/89%.  On Sloth's protocol
 (``benchmarks/results/sloth_model_effects``, all six settings) it helps where a family shows
 two sizes or where 12 benchmarks pin each skill (all12 n=2: MAE 3.84 → 3.77, 90% coverage
-78 → 84%; leaderboard_v1 n=2: 4.47 → 4.38, 71 → 78%), and hurts on leaderboard_v2 (MAE
-2.94 → 3.63 at n=1, 3.19 → 3.49 at n=2; all12 n=1 3.85 → 3.93, leaderboard_v1 n=1
-4.05 → 4.09).  Two reasons, both
+78 → 84%; leaderboard_v1 n=2: 4.46 → 4.38, 71 → 78%), and hurts on leaderboard_v2 (MAE
+2.97 → 3.63 at n=1, 3.12 → 3.49 at n=2; all12 n=1 3.86 → 3.93, leaderboard_v1 n=1
+4.04 → 4.09).  Two reasons, both
 visible in the fits:
 
 * a family seen at one size now splits that model's departure from the population between
