@@ -187,3 +187,6 @@ def test_comparison_against_real_reference():
     md = metrics_markdown(m, comp)
     assert "| leaderboard_v2, n=1 | 2.9 | 2.9 (K=2) | 0.00 [0.00, 0.00] |" in md  # identical errors
     assert "## Calibration" in md and "## Per benchmark" in md
+    # a comparison saved before the interval existed still renders
+    old = metrics_markdown(m, comp.drop(columns=["difference_lower", "difference_upper"]))
+    assert "| leaderboard_v2, n=1 | 2.9 | 2.9 (K=2) | 0.00 [–, –] |" in old

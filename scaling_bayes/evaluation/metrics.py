@@ -514,8 +514,9 @@ def metrics_markdown(
             rows.append([
                 f"{bset}, n={n}", _fmt(row["ours"], digits=digits),
                 f"{_fmt(row['sloth_best'], digits=digits)} (K={int(k)})" if not pd.isna(k) else "–",
-                f"{_fmt(row['ours'] - row['sloth_best'], digits=2)} "
-                f"[{_fmt(row['difference_lower'], digits=2)}, {_fmt(row['difference_upper'], digits=2)}]",
+                f"{_fmt(row['ours'] - row['sloth_best'], digits=2)} "  # runs saved before the interval: "–"
+                f"[{_fmt(row.get('difference_lower', np.nan), digits=2)}, "
+                f"{_fmt(row.get('difference_upper', np.nan), digits=2)}]",
                 *[_fmt(row[f"sloth_K={k_}"], digits=digits) for k_ in ks],
                 _fmt(row["flops_family_intercept"], digits=digits), _fmt(row["flops_shared"], digits=digits),
                 _fmt(row.get("pca_d=2", np.nan), digits=digits),
