@@ -121,19 +121,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluation_settings(benchmark_set: str | None, n_train: int | None) -> list[tuple[str, int]]:
+    """The protocol settings ``evaluate`` runs: the paper's six, filtered by ``--setting`` /
+    ``--n-train``; ``--n-train 0`` selects the whole-group hold-outs
+    (:data:`~scaling_bayes.evaluation.UNSEEN_SETTINGS`), which run only when asked for."""
+    from scaling_bayes.evaluation import SETTINGS, UNSEEN_SETTINGS
+
+    candidates = UNSEEN_SETTINGS if n_train == 0 else SETTINGS
+    settings = [tuple(s) for s in candidates if benchmark_set in (None, s[0]) and n_train in (None, s[1])]
+    if not settings:
+        raise SystemExit(f"error: no protocol setting matches --setting {benchmark_set} --n-train {n_train}")
+    return settings
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from functools import partial
 
     from scaling_bayes.baselines import FlopsLawBaseline
-    from scaling_bayes.evaluation import SETTINGS, run_protocol
+    from scaling_bayes.evaluation import run_protocol
     from scaling_bayes.skill_model import LatentSkillModel
 
-    settings = [
-        s for s in SETTINGS
-        if (args.setting in (None, s[0])) and (args.n_train in (None, s[1]))
-    ]
-    if not settings:
-        raise SystemExit(f"error: no protocol setting matches --setting {args.setting} --n-train {args.n_train}")
+    settings = evaluation_settings(args.setting, args.n_train)
     if args.model == "flops-baseline":
         factory = partial(FlopsLawBaseline)
     else:
@@ -218,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--setting", default=None,
                    choices=["leaderboard_v1", "leaderboard_v2", "all12"],
                    help="one benchmark set (default: all three)")
-    p.add_argument("--n-train", type=int, default=None, choices=[1, 2],
-                   help="models kept in training per test family (default: both)")
+    p.add_argument("--n-train", type=int, default=None, choices=[0, 1, 2],
+                   help="models kept in training per test family (default: 1 and 2, the paper's "
+                   "settings; 0 holds out every model of each test group: families never seen)")
     p.add_argument("--n-skills", "-k", type=int, default=4)
     _add_structure_args(p)
     p.add_argument("--model", default="latent-skill", choices=["latent-skill", "flops-baseline"],

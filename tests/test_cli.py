@@ -53,3 +53,14 @@ def test_parser_defaults():
         assert (a.chains, a.draws, a.tune, a.target_accept, a.sampler, a.init) == (
             default.chains, default.draws, default.tune, default.target_accept, default.sampler, default.init
         ), command
+
+
+def test_evaluation_settings():
+    from scaling_bayes.cli import evaluation_settings
+    from scaling_bayes.evaluation import SETTINGS, UNSEEN_SETTINGS
+
+    assert evaluation_settings(None, None) == [tuple(s) for s in SETTINGS]  # n=0 only when asked
+    assert evaluation_settings("all12", None) == [("all12", 1), ("all12", 2)]
+    assert evaluation_settings(None, 0) == [tuple(s) for s in UNSEEN_SETTINGS]
+    assert evaluation_settings("leaderboard_v2", 0) == [("leaderboard_v2", 0)]
+    assert build_parser().parse_args(["evaluate", "--n-train", "0"]).n_train == 0

@@ -12,6 +12,7 @@ from scaling_bayes.evaluation import (
     compare_with_sloth,
     compute_metrics,
     load_reference_errors,
+    metrics_by_case,
     metrics_markdown,
     paired_win_rates,
     sloth_method,
@@ -20,10 +21,11 @@ from scaling_bayes.evaluation import (
 from scaling_bayes.evaluation.reference import pca_method
 
 
-def _row(group, model, bench, observed, mean, half_widths=(0.01, 0.02, 0.03, 0.04), crps=0.0, setting=("all12", 1)):
+def _row(group, model, bench, observed, mean, half_widths=(0.01, 0.02, 0.03, 0.04), crps=0.0, setting=("all12", 1),
+         case="known_variant"):
     row = {
         "benchmark_set": setting[0], "n_train_per_family": setting[1], "test_group": group, "model": model,
-        "family2": group.split("+")[0], "benchmark": bench, "observed": observed, "mean": mean, "median": mean,
+        "family2": group.split("+")[0], "case": case, "benchmark": bench, "observed": observed, "mean": mean, "median": mean,
         "crps": crps,
     }
     for p, h in zip((50, 80, 90, 95), half_widths):
@@ -91,7 +93,7 @@ def test_summarize_draws_matches_numpy():
     observed = pd.DataFrame({"Y": [0.1, 0.2, 0.3], "X": [0.4, 0.5, 0.6]}, index=["m1", "m2", "m3"])
     out = summarize_draws(draws, observed)
     assert list(out.columns) == [c for c in PREDICTION_COLUMNS if c not in
-                                 ("benchmark_set", "n_train_per_family", "test_group", "family2")]
+                                 ("benchmark_set", "n_train_per_family", "test_group", "family2", "case")]
     assert len(out) == 6
     row = out.set_index(["model", "benchmark"]).loc[("m2", "Y")]
     sample = values[:, :, 1, 1].ravel()
@@ -190,3 +192,25 @@ def test_comparison_against_real_reference():
     # a comparison saved before the interval existed still renders
     old = metrics_markdown(m, comp.drop(columns=["difference_lower", "difference_upper"]))
     assert "| leaderboard_v2, n=1 | 2.9 | 2.9 (K=2) | 0.00 [–, –] |" in old
+
+
+def test_metrics_by_case(predictions):
+    # group "a" forecast as a family never seen, "b+c" with its own variant line in training
+    preds = predictions.assign(case=np.where(predictions["test_group"] == "a", "new_family", "known_variant"))
+    table = metrics_by_case(preds).loc[("all12", 1)]
+    assert list(table.index) == ["known_variant", "new_family"]  # most to least known
+    new = table.loc["new_family"]
+    assert new["mae_pooled"] == pytest.approx((0.10 + 0.02) / 2)
+    assert new["coverage_90"] == pytest.approx(0.5)  # X (error 0.10) out, Y (0.02 < 0.03) in
+    assert new["coverage_50"] == 0.0 and new["width_90"] == pytest.approx(0.06)
+    assert (new["n_rows"], new["n_models"], new["n_families"]) == (2, 1, 1)
+    known = table.loc["known_variant"]
+    assert known["mae_pooled"] == pytest.approx(0.04 / 6)
+    assert known["coverage_50"] == pytest.approx(5 / 6)  # only b1 on Y (error 0.04) falls outside
+    assert known["crps_pooled"] == pytest.approx(0.02 / 6)
+    # the markdown shows a case section only where a setting holds out more than known variants
+    metrics = compute_metrics(preds)
+    assert "By forecast case" in metrics_markdown(metrics, by_case=metrics_by_case(preds))
+    assert "By forecast case" not in metrics_markdown(metrics, by_case=metrics_by_case(predictions))
+    with pytest.raises(KeyError, match="prediction_cases"):
+        metrics_by_case(predictions.drop(columns="case"))

@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 
 from scaling_bayes.data import ScoreTable, load_dataset
-from scaling_bayes.evaluation import SETTINGS, Fold, fold_split, load_protocol, sloth_folds
+from scaling_bayes.evaluation import (
+    SETTINGS,
+    UNSEEN_SETTINGS,
+    Fold,
+    Setting,
+    fold_cases,
+    fold_split,
+    load_protocol,
+    prediction_cases,
+    sloth_folds,
+)
 from scaling_bayes.evaluation.reference import load_reference_errors
 
 
@@ -102,7 +112,45 @@ def test_fold_split(data):
     assert not test_scores.isna().any().any()
 
 
+@pytest.mark.parametrize("setting", UNSEEN_SETTINGS, ids=lambda s: s.label)
+def test_unseen_settings_hold_out_whole_groups(setting, data):
+    bset = setting.benchmark_set
+    folds = sloth_folds(*setting, data=data)
+    assert [f.test_group for f in folds] == list(load_protocol().test_groups[Setting(bset, 1)])
+    benchmarks = list(load_protocol().benchmark_sets[bset])
+    complete = data.scores[benchmarks].notna().all(axis=1) & data.models[["params_b", "tokens_t"]].notna().all(axis=1)
+    n1_tests = {f.test_group: set(f.test_models) for f in sloth_folds(bset, 1, data=data)}
+    for fold in folds:
+        train, test = set(fold.train_models), set(fold.test_models)
+        assert not train & test and train | test == set(data.models.index[complete])
+        # every complete model of the group is tested, none of them trains
+        assert test == set(data.models.index[complete & data.models["family"].isin(fold.test_group)])
+        assert n1_tests[fold.test_group] < test  # n=1 tests a strict subset: the smallest ones train there
+
+
+def test_fold_cases(data):
+    unseen = {f.test_group: f for f in sloth_folds("all12", 0, data=data)}
+    bloom = fold_cases(unseen[("bloom",)], data)
+    assert list(bloom.index) == list(unseen[("bloom",)].test_models) and set(bloom) == {"new_family"}
+    # falcon-instruct and falcon-rw train: a new variant line of a known base family
+    assert set(fold_cases(unseen[("falcon",)], data)) == {"new_variant"}
+    assert set(fold_cases(sloth_folds("all12", 1, data=data)[0], data)) == {"known_variant"}
+    # rebuilt from a predictions table's (setting, test group, model)
+    rows = pd.DataFrame({
+        "benchmark_set": "all12", "n_train_per_family": [0, 0, 1],
+        "test_group": ["falcon", "bloom", "bloom"],
+        "model": [unseen[("falcon",)].test_models[0], *[unseen[("bloom",)].test_models[-1]] * 2],
+    }, index=[10, 11, 12])
+    cases = prediction_cases(rows, data)
+    assert list(cases.index) == [10, 11, 12]
+    assert list(cases) == ["new_variant", "new_family", "known_variant"]
+    with pytest.raises(ValueError, match="not test models"):
+        prediction_cases(rows.assign(model="no-such-model"), data)
+
+
 def test_unknown_setting(data):
+    with pytest.raises(ValueError, match="must be 0, 1 or 2"):
+        sloth_folds("all12", -1, data=data)
     with pytest.raises(KeyError):
         sloth_folds("nope", 1, data=data)
     with pytest.raises(KeyError):

@@ -17,6 +17,7 @@ from scaling_bayes.evaluation import (
     PREDICTION_COLUMNS,
     EvaluationResult,
     FoldEvaluationError,
+    prediction_cases,
     run_protocol,
     sloth_folds,
 )
@@ -102,6 +103,7 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     n_rows = sum(len(f.test_models) for f in two_folds) * 6
     preds = result.predictions
     assert list(preds.columns) == list(PREDICTION_COLUMNS) and len(preds) == n_rows
+    assert set(preds["case"]) == {"known_variant"}  # n=2: every test family has training models
     assert set(preds["test_group"]) == {f.group_label for f in two_folds}
     assert preds[["lower_95", "mean", "upper_95", "crps"]].notna().all().all()
     assert (preds["lower_50"] >= preds["lower_95"]).all() and (preds["upper_50"] <= preds["upper_95"]).all()
@@ -160,3 +162,30 @@ def test_whole_setting_matches_reference_rows(tmp_path, data):
     assert comp["n_matched"] == comp["n_predictions"] == comp["n_reference"] == 20 * 12
     assert _fit_calls(tmp_path) == 7
     assert len(result.win_rates) == 20 and result.win_rates["n_pairs"].eq(12).all()
+
+
+def test_unseen_setting_cases_and_summary(tmp_path, data):
+    groups = {("bloom",), ("qwen2", "qwen2-instruct", "dolphin-2.9.2-qwen2")}
+    folds = [f for f in sloth_folds("leaderboard_v2", 0, data=data) if f.test_group in groups]
+    factory = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path), n_draws=20)
+    out = tmp_path / "unseen"
+    result = run_protocol(factory, out_dir=out, data=data, folds=folds, scheduler="sync", progress=False)
+    preds = result.predictions
+    # the runner's case column is the split's, and prediction_cases rebuilds it from the table
+    pd.testing.assert_series_equal(prediction_cases(preds, data), preds["case"], check_dtype=False)
+    # bloom's base family never trains; qwen2's does, through orca_mini_v7_
+    by_group = preds.groupby("test_group")["case"].agg(set)
+    assert by_group["bloom"] == {"new_family"}
+    assert by_group["qwen2+qwen2-instruct+dolphin-2.9.2-qwen2"] == {"new_variant"}
+    cases = result.case_metrics.loc[("leaderboard_v2", 0)]
+    assert list(cases.index) == ["new_variant", "new_family"]
+    assert cases["n_rows"].sum() == len(preds)
+    qwen = preds[preds["case"] == "new_variant"]
+    assert cases.loc["new_variant", "mae_pooled"] == pytest.approx((qwen["mean"] - qwen["observed"]).abs().mean())
+    # no Sloth reference at n=0: the accuracy table says so instead of printing an empty row
+    assert result.comparison.loc[("leaderboard_v2", 0, "Average"), "n_matched"] == 0
+    summary = (out / "summary.md").read_text()
+    assert "no errors for them: leaderboard_v2, n=0" in summary and "| leaderboard_v2, n=0 | –" not in summary
+    assert "## By forecast case" in summary and "new variant of a known base family" in summary
+    loaded = EvaluationResult.from_dir(out)
+    pd.testing.assert_frame_equal(loaded.case_metrics, result.case_metrics, check_dtype=False)

@@ -19,6 +19,8 @@ import scoringrules as sr
 import xarray as xr
 from scipy import stats
 
+from scaling_bayes.prediction import CASES
+
 from ._aggregate import AVERAGE, SETTING_KEYS, family_macro, family_macro_average
 from .protocol import SETTINGS, load_protocol
 from .reference import (
@@ -38,6 +40,7 @@ __all__ = [
     "compute_metrics",
     "difference_interval",
     "interval_probs",
+    "metrics_by_case",
     "metrics_markdown",
     "paired_win_rates",
     "summarize_draws",
@@ -46,6 +49,12 @@ __all__ = [
 #: Central interval probabilities reported by default.
 DEFAULT_PROBS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
 SAMPLE_DIMS: tuple[str, str] = ("chain", "draw")
+#: Human-readable names of the forecast cases (:data:`scaling_bayes.prediction.CASES`).
+CASE_LABELS: dict[str, str] = {
+    "known_variant": "known variant",
+    "new_variant": "new variant of a known base family",
+    "new_family": "new family",
+}
 
 
 def _pct(prob: float) -> str:
@@ -63,6 +72,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "test_group",
     "model",
     "family2",
+    "case",
     "benchmark",
     "observed",
     "mean",
@@ -248,6 +258,50 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
 # ---------------------------------------------------------------------------------------------
 # comparison with Sloth's reference errors
 # ---------------------------------------------------------------------------------------------
+def metrics_by_case(predictions: pd.DataFrame, probs: Sequence[float] | None = None) -> pd.DataFrame:
+    """Accuracy and calibration per setting and forecast case, pooled over benchmarks.
+
+    The case (``known_variant``, ``new_variant``, ``new_family``; see
+    :func:`~scaling_bayes.evaluation.protocol.fold_cases`) says how much the training data
+    knew of a test model's family.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Long predictions table with a ``case`` column.
+    probs : sequence of float, optional
+        Interval probabilities (default: all found in the table).
+
+    Returns
+    -------
+    DataFrame
+        Index ``(benchmark_set, n_train_per_family, case)``; columns ``mae_pooled``,
+        ``crps_pooled``, ``coverage_XX``, ``width_XX`` (pooled over rows), ``n_rows``,
+        ``n_models``, ``n_families`` (variant families).
+    """
+    if "case" not in predictions.columns:
+        raise KeyError(
+            "predictions lack a 'case' column; add it with "
+            "scaling_bayes.evaluation.protocol.prediction_cases(predictions)"
+        )
+    probs = interval_probs(predictions) if probs is None else tuple(probs)
+    frame = _with_derived(predictions, probs)
+    agg: dict[str, tuple[str, str]] = {"mae_pooled": ("abs_error", "mean"), "crps_pooled": ("crps", "mean")}
+    for p in probs:
+        agg[f"coverage_{_pct(p)}"] = (f"coverage_{_pct(p)}", "mean")
+        agg[f"width_{_pct(p)}"] = (f"width_{_pct(p)}", "mean")
+    agg.update(n_rows=("model", "size"), n_models=("model", "nunique"), n_families=("family2", "nunique"))
+    # settings in table order, cases from the most to the least known
+    setting_rank = {s: i for i, s in enumerate(_setting_order(frame))}
+    case_rank = {c: i for i, c in enumerate(CASES)}
+    frame["_order"] = [
+        (setting_rank[(b, n)], case_rank.get(c, len(case_rank)))
+        for b, n, c in zip(frame["benchmark_set"], frame["n_train_per_family"], frame["case"])
+    ]
+    frame = frame.sort_values("_order", kind="stable")
+    return frame.groupby([*SETTING_KEYS, "case"], sort=False).agg(**agg)
+
+
 def _comparison_methods(ks: Sequence[int]) -> dict[str, str]:
     """Output column -> reference method name."""
     return {
@@ -469,6 +523,7 @@ def metrics_markdown(
     diagnostics: pd.DataFrame | None = None,
     *,
     calibrated: pd.DataFrame | None = None,
+    by_case: pd.DataFrame | None = None,
     title: str = "Leave-family-out evaluation (Sloth protocol)",
     digits: int = 1,
 ) -> str:
@@ -486,6 +541,9 @@ def metrics_markdown(
     calibrated : DataFrame, optional
         :func:`compute_metrics` of recalibrated intervals (e.g. cross-fold conformal); shown
         in its own section beside the pure posterior coverage.
+    by_case : DataFrame, optional
+        :func:`metrics_by_case` output; shown for the settings that hold out more than the
+        known-variant case (at n ≥ 1 every test model is ``known_variant``).
     title : str
     digits : int
         Decimals of percentage-point numbers.
@@ -503,6 +561,8 @@ def metrics_markdown(
 
     if comparison is not None and len(comparison):
         comp = comparison.xs(AVERAGE, level="benchmark")
+        no_reference = [f"{b}, n={n}" for (b, n), r in comp.iterrows() if r["n_matched"] == 0]
+        comp = comp[comp["n_matched"] > 0]  # e.g. n=0: the reference has no errors to match
         ks = [int(c.removeprefix("sloth_K=")) for c in comp.columns if str(c).startswith("sloth_K=")]
         header = [
             "setting", "ours", "Sloth best (K)", "ours − Sloth best, 90% CI", *[f"Sloth K={k}" for k in ks],
@@ -530,7 +590,9 @@ def metrics_markdown(
             "matched (model, benchmark) pairs where our absolute error is strictly smaller than Sloth's "
             "at its best K. The difference's interval resamples whole test groups (percentile "
             "bootstrap; Sloth's K held at its best on the full set): an interval that straddles 0 "
-            "means the protocol's families cannot tell the two apart.",
+            "means the protocol's families cannot tell the two apart."
+            + (f" Not shown, as Sloth's reference has no errors for them: {'; '.join(no_reference)}."
+               if no_reference else ""),
             "",
             _md_table(header, rows),
             "",
@@ -587,6 +649,34 @@ def metrics_markdown(
             _md_table(header, rows),
             "",
         ]
+
+    if by_case is not None and len(by_case):
+        cases = by_case.reset_index()
+        held_out = cases.groupby(list(SETTING_KEYS))["case"].transform(lambda c: (c != CASES[0]).any())
+        cases = cases[held_out]
+        if len(cases):
+            header = ["setting", "case", "MAE pooled", "CRPS", *[f"cov {_pct(p)}%" for p in probs],
+                      *[f"width {_pct(p)}%" for p in probs], "test models", "variant families"]
+            rows = [
+                [
+                    f"{r['benchmark_set']}, n={r['n_train_per_family']}", CASE_LABELS.get(r["case"], r["case"]),
+                    _fmt(r["mae_pooled"], digits=digits), _fmt(r["crps_pooled"], digits=digits + 1),
+                    *[_fmt(r[f"coverage_{_pct(p)}"], digits=0) for p in probs],
+                    *[_fmt(r[f"width_{_pct(p)}"], digits=digits) for p in probs],
+                    str(int(r["n_models"])), str(int(r["n_families"])),
+                ]
+                for _, r in cases.iterrows()
+            ]
+            parts += [
+                "## By forecast case",
+                "",
+                "What the training data knew of each test model's family: its own variant line "
+                "(known variant), only other variant lines of its base family (new variant), or "
+                "nothing (new family). Pooled over models and benchmarks; coverage in %, the rest in pp.",
+                "",
+                _md_table(header, rows),
+                "",
+            ]
 
     header = ["setting", "benchmark", "MAE ours", *(["MAE Sloth best"] if comparison is not None else []),
               "CRPS", *[f"cov {_pct(p)}%" for p in probs]]

@@ -34,11 +34,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "SETTINGS",
+    "UNSEEN_SETTINGS",
     "Fold",
     "Setting",
+    "fold_cases",
     "SlothProtocol",
     "fold_split",
     "load_protocol",
+    "prediction_cases",
     "sloth_folds",
 ]
 
@@ -65,6 +68,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("leaderboard_v1", 2),
     Setting("leaderboard_v2", 2),
     Setting("all12", 2),
+)
+
+#: An extension beyond the paper: ``n_train_per_family=0`` holds out every model of each
+#: test group (the n=1 groups), so each test family is forecast without any of its models
+#: — a family never seen, or a new variant line of a base family seen through its other
+#: variants.  The Sloth reference has no errors for these settings (its family intercepts
+#: need at least one model), so they are scored on accuracy and calibration only.
+UNSEEN_SETTINGS: tuple[Setting, ...] = (
+    Setting("leaderboard_v1", 0),
+    Setting("leaderboard_v2", 0),
+    Setting("all12", 0),
 )
 
 
@@ -192,11 +206,13 @@ def sloth_folds(
     benchmark_set : str
         ``"leaderboard_v1"``, ``"leaderboard_v2"`` or ``"all12"``.
     n_train_per_family : int
-        Smallest models per test family kept in training (1 or 2 in the paper).
+        Smallest models per test family kept in training (1 or 2 in the paper; 0 holds out
+        whole test groups, see :data:`UNSEEN_SETTINGS`).
     data : ScoreTable, optional
         Must contain the benchmark set's columns. Default: the bundled ``sloth_curated``.
     test_groups : sequence of sequence of str, optional
-        Override the protocol's test groups (required for settings the protocol lacks).
+        Override the protocol's test groups (required for settings the protocol lacks;
+        ``n_train_per_family=0`` defaults to the n=1 groups).
 
     Returns
     -------
@@ -208,6 +224,10 @@ def sloth_folds(
     if benchmark_set not in protocol.benchmark_sets:
         raise KeyError(f"unknown benchmark set {benchmark_set!r}; known: {sorted(protocol.benchmark_sets)}")
     setting = Setting(benchmark_set, int(n_train_per_family))
+    if setting.n_train_per_family < 0:
+        raise ValueError(f"n_train_per_family={n_train_per_family} must be 0, 1 or 2 (models kept per test family)")
+    if test_groups is None and setting.n_train_per_family == 0:
+        test_groups = protocol.test_groups[Setting(benchmark_set, 1)]
     if test_groups is None:
         if setting not in protocol.test_groups:
             raise KeyError(f"the protocol has no test groups for {setting}; pass test_groups=")
@@ -278,3 +298,51 @@ def fold_split(fold: Fold, data: ScoreTable) -> tuple[ScoreTable, pd.DataFrame, 
     test_models = data.models.loc[list(fold.test_models)]
     test_scores = data.scores.loc[list(fold.test_models), benchmarks]
     return train, test_models, test_scores
+
+
+def fold_cases(fold: Fold, data: ScoreTable) -> pd.Series:
+    """The forecast case of each test model of ``fold``, given the fold's training models.
+
+    One of :data:`scaling_bayes.prediction.CASES`: ``known_variant`` (its variant family
+    has training models: every test model at n ≥ 1), ``new_variant`` (only other variant
+    lines of its base family train) or ``new_family`` (no model of its base family
+    trains).  Depends on the split only, not on the forecaster.
+
+    Returns
+    -------
+    Series
+        Indexed by test model (``fold.test_models`` order), name ``case``.
+    """
+    from scaling_bayes.design import FamilyStructure
+    from scaling_bayes.prediction import family_cases
+
+    train, test_models, _ = fold_split(fold, data)
+    return family_cases(test_models, FamilyStructure.from_models(train.models))
+
+
+def prediction_cases(predictions: pd.DataFrame, data: ScoreTable | None = None) -> pd.Series:
+    """:func:`fold_cases` for every row of a predictions table (e.g. one saved before the
+    runner wrote a ``case`` column), rebuilding each row's fold from its setting and test group.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Columns ``benchmark_set, n_train_per_family, test_group, model``.
+    data : ScoreTable, optional
+        The data the folds were built on (default: bundled ``sloth_curated``).
+
+    Returns
+    -------
+    Series
+        Aligned with ``predictions.index``, name ``case``.
+    """
+    data = _default_data() if data is None else data
+    keys = ["benchmark_set", "n_train_per_family", "test_group"]
+    case = pd.Series(index=predictions.index, dtype=object, name="case")
+    for (bset, n, group), rows in predictions.groupby(keys, sort=False):
+        (fold,) = sloth_folds(bset, int(n), data, test_groups=[str(group).split("+")])
+        case[rows.index] = rows["model"].map(fold_cases(fold, data)).to_numpy()
+    if case.isna().any():
+        missing = predictions.loc[case.isna(), "model"].unique()[:5].tolist()
+        raise ValueError(f"models {missing} are not test models of their fold; was the run made on other data?")
+    return case

@@ -44,11 +44,12 @@ from .metrics import (
     DEFAULT_PROBS,
     compare_with_sloth,
     compute_metrics,
+    metrics_by_case,
     metrics_markdown,
     paired_win_rates,
     summarize_draws,
 )
-from .protocol import SETTINGS, Fold, fold_split, sloth_folds
+from .protocol import SETTINGS, Fold, fold_cases, fold_split, sloth_folds
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -219,6 +220,7 @@ def evaluate_fold(
     rows.insert(1, "n_train_per_family", fold.n_train_per_family)
     rows.insert(2, "test_group", fold.group_label)
     rows.insert(4, "family2", rows["model"].map(test_models["family"]).astype(str))
+    rows.insert(5, "case", rows["model"].map(fold_cases(fold, data)))
 
     diagnostics = {
         "max_rhat": float("nan"),
@@ -328,6 +330,14 @@ def _diagnostics_row(fold: Fold, record: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
+def _case_metrics(predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """:func:`metrics_by_case`, or ``None`` when some rows lack a case (runs saved before the
+    runner wrote one; :func:`~scaling_bayes.evaluation.protocol.prediction_cases` adds it)."""
+    if "case" not in predictions.columns or predictions["case"].isna().any():
+        return None
+    return metrics_by_case(predictions)
+
+
 @dataclass
 class EvaluationResult:
     """Everything a protocol run produces.
@@ -349,6 +359,9 @@ class EvaluationResult:
         intervals (:func:`~scaling_bayes.evaluation.calibration.cross_fold_conformal`, pooled
         over benchmarks), reported beside the pure posterior ones; ``None`` when a setting has
         fewer than two test groups.
+    case_metrics : DataFrame or None
+        :func:`~scaling_bayes.evaluation.metrics.metrics_by_case` (per forecast case); ``None``
+        for predictions saved without a ``case`` column.
     out_dir : Path or None
         Where the files live.
     """
@@ -359,6 +372,7 @@ class EvaluationResult:
     diagnostics: pd.DataFrame
     win_rates: pd.DataFrame
     calibrated_metrics: pd.DataFrame | None = None
+    case_metrics: pd.DataFrame | None = None
     out_dir: Path | None = None
 
     FILES: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -369,6 +383,7 @@ class EvaluationResult:
             "diagnostics": "diagnostics.csv",
             "win_rates": "win_rates.csv",
             "calibrated_metrics": "metrics_calibrated.csv",
+            "case_metrics": "metrics_by_case.csv",
             "summary": "summary.md",
         }
     )
@@ -392,6 +407,7 @@ class EvaluationResult:
             diagnostics=pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)) if diagnostics is None else diagnostics,
             win_rates=paired_win_rates(predictions),
             calibrated_metrics=calibrated,
+            case_metrics=_case_metrics(predictions),
             out_dir=None if out_dir is None else Path(out_dir),
         )
 
@@ -406,6 +422,11 @@ class EvaluationResult:
         if not all((path / cls.FILES[name]).is_file() for name in derived):
             return cls.from_predictions(predictions, diagnostics, path)
         calibrated_path = path / cls.FILES["calibrated_metrics"]
+        case_path = path / cls.FILES["case_metrics"]
+        if case_path.is_file():
+            case_metrics = _read_csv(case_path, index_col=[0, 1, 2])
+        else:
+            case_metrics = _case_metrics(predictions)
         return cls(
             predictions=predictions,
             metrics=_read_csv(path / cls.FILES["metrics"], index_col=[0, 1, 2]),
@@ -413,12 +434,14 @@ class EvaluationResult:
             diagnostics=pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)) if diagnostics is None else diagnostics,
             win_rates=_read_csv(path / cls.FILES["win_rates"]),
             calibrated_metrics=_read_csv(calibrated_path, index_col=[0, 1, 2]) if calibrated_path.is_file() else None,
+            case_metrics=case_metrics,
             out_dir=path,
         )
 
     def summary_markdown(self) -> str:
         """Markdown report: accuracy vs Sloth, calibration, per benchmark, diagnostics."""
-        return metrics_markdown(self.metrics, self.comparison, self.diagnostics, calibrated=self.calibrated_metrics)
+        return metrics_markdown(self.metrics, self.comparison, self.diagnostics, calibrated=self.calibrated_metrics,
+                                by_case=self.case_metrics)
 
     def save(self, out_dir: str | os.PathLike[str] | None = None) -> Path:
         """Write all tables and ``summary.md`` atomically; returns the directory."""
@@ -433,6 +456,8 @@ class EvaluationResult:
         _atomic_write_csv(target / self.FILES["win_rates"], self.win_rates)
         if self.calibrated_metrics is not None:
             _atomic_write_csv(target / self.FILES["calibrated_metrics"], self.calibrated_metrics, index=True)
+        if self.case_metrics is not None:
+            _atomic_write_csv(target / self.FILES["case_metrics"], self.case_metrics, index=True)
         _atomic_write_text(target / self.FILES["summary"], self.summary_markdown())
         self.out_dir = target
         return target
