@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-# keep caches out of $HOME (PyTensor base_compiledir, which also holds the numba cache; matplotlib)
+# keep caches out of $HOME (PyTensor base_compiledir, which also holds the numba cache; matplotlib),
+# and PyTensor's generated numba source in one pruned, content-addressed directory rather than a
+# new never-removed file in the system temp directory per compiled function
 _CACHE = Path(os.environ.get("CACHE_ROOT", Path(tempfile.gettempdir()) / "scaling_bayes_test_cache"))
 os.environ.setdefault("MPLCONFIGDIR", str(_CACHE / "matplotlib"))
-os.environ.setdefault("PYTENSOR_FLAGS", f"base_compiledir={_CACHE / 'pytensor'}")  # + numba cache
+os.environ.setdefault(
+    "PYTENSOR_FLAGS", f"base_compiledir={_CACHE / 'pytensor'},generated_src_dir={_CACHE / 'pytensor_src'}"
+)
 
 from scaling_bayes.data import ScoreTable, load_dataset  # noqa: E402
 
