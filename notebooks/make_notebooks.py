@@ -209,7 +209,7 @@ def evaluation() -> list:
         new_code_cell(
             "root = Path.cwd().parent if Path.cwd().name == \"notebooks\" else Path.cwd()\n"
             "runs = sorted((root / \"benchmarks\" / \"results\").glob(\"**/predictions.csv\"),\n"
-            "              key=lambda p: (len(p.parts), str(p)))\n"
+            "              key=lambda p: (p.parent.name != \"sloth_default\", len(p.parts), str(p)))\n"
             "if runs:\n"
             "    result = EvaluationResult.from_dir(runs[0].parent)\n"
             "    print(f\"loaded the evaluation run in {runs[0].parent.relative_to(root)}\")\n"
@@ -243,6 +243,25 @@ def evaluation() -> list:
         new_code_cell("plots.plot_interval_width(result)"),
         new_markdown_cell("## Per model: how often we beat Sloth's best"),
         new_code_cell("result.win_rates"),
+        new_markdown_cell(
+            "## Families never seen (n = 0)\n\n"
+            "An extension of the protocol (`scaling-bayes evaluate --n-train 0`): every model of a "
+            "test group is held out, so a family is forecast from the population of families alone "
+            "(*new family*), or from its base family's other variant lines (*new variant*, e.g. "
+            "Falcon from Falcon-Instruct and Falcon-RW). Sloth cannot forecast these (its family "
+            "intercepts need a model of the family), so only accuracy and calibration are shown, "
+            "per forecast case."
+        ),
+        new_code_cell(
+            "unseen_dir = root / \"benchmarks\" / \"results\" / \"sloth_unseen\"\n"
+            "if (unseen_dir / \"predictions.csv\").is_file():\n"
+            "    unseen = EvaluationResult.from_dir(unseen_dir)\n"
+            "    display(unseen.case_metrics)\n"
+            "    plots.plot_calibration(unseen)\n"
+            "else:\n"
+            "    print(\"no n=0 run saved; make one with: scaling-bayes evaluate --n-train 0 \"\n"
+            "          \"--out benchmarks/results/sloth_unseen\")"
+        ),
     ]
 
 

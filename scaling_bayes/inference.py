@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import arviz as az
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor
 import xarray as xr
@@ -305,6 +306,54 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
         stuck_chains=stuck_chains(idata),
         resampled=resampled,
     )
+
+
+def prior_predictive_summary(prior: xr.DataTree, *, prob: float = 0.9, edge: float = 0.02) -> pd.DataFrame:
+    """Per-benchmark summary of a prior predictive check
+    (:meth:`~scaling_bayes.skill_model.LatentSkillModel.prior_predictive`).
+
+    Parameters
+    ----------
+    prior : DataTree
+        With ``prior_predictive`` and ``observed_data`` groups whose ``score`` (dim ``cell``)
+        carries ``benchmark`` and ``floor`` coordinates.
+    prob : float
+        Probability of the prior predictive interval (equal-tailed, :func:`arviz.eti`).
+    edge : float
+        Width of the bands at the floor and at 1 counted as "at the edge".
+
+    Returns
+    -------
+    DataFrame
+        Index ``benchmark``; columns ``floor``, ``prior_median``, ``prior_lower``,
+        ``prior_upper`` (the ``prob`` interval of all draws at the benchmark's cells),
+        ``observed_median``, ``observed_min``, ``observed_max``, ``observed_in_interval``
+        (share of observed scores inside the prior interval), ``prior_at_floor`` and
+        ``prior_at_ceiling`` (prior predictive mass within ``edge`` of the floor / of 1).
+    """
+    draws = prior["prior_predictive"]["score"]
+    observed = prior["observed_data"]["score"]
+    rows = {}
+    for name in dict.fromkeys(observed["benchmark"].values.tolist()):
+        at = observed["benchmark"].values == name
+        sims = draws.isel(cell=np.flatnonzero(at))
+        floor = float(observed["floor"].values[at][0])
+        interval = az.eti(sims.stack(sample=[*sims.dims]).values, prob=prob)
+        obs = observed.values[at]
+        values = sims.values.ravel()
+        rows[name] = {
+            "floor": floor,
+            "prior_median": float(np.median(values)),
+            "prior_lower": float(interval[0]),
+            "prior_upper": float(interval[1]),
+            "observed_median": float(np.median(obs)),
+            "observed_min": float(obs.min()),
+            "observed_max": float(obs.max()),
+            "observed_in_interval": float(np.mean((obs >= interval[0]) & (obs <= interval[1]))),
+            "prior_at_floor": float(np.mean(values < floor + edge)),
+            "prior_at_ceiling": float(np.mean(values > 1.0 - edge)),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("benchmark")
 
 
 def warn_on_problems(diagnostics: Diagnostics) -> None:

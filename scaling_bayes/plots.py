@@ -63,6 +63,7 @@ __all__ = [
     "plot_loo_pit",
     "plot_mae_heatmap",
     "plot_ppc",
+    "plot_prior_predictive",
     "plot_rhat_ess",
     "plot_scaling_curves",
     "plot_skill_correlation",
@@ -450,6 +451,47 @@ def plot_ppc(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     fig.suptitle("Posterior-predictive check (in-sample, training models)", fontsize=11)
+    return fig
+
+
+def plot_prior_predictive(prior: xr.DataTree, *, ncols: int = 4, edge: float = 0.02) -> Figure:
+    """Prior predictive check per benchmark: the scores the priors imply at the observed
+    cells (all draws pooled) against the observed scores, with the guessing floor.
+
+    ``prior`` is :meth:`LatentSkillModel.prior_predictive`'s output.  Weakly informative
+    priors should cover the observed range without piling mass at the floor or at 100%;
+    each panel's title gives the prior mass within ``edge`` of 1
+    (:func:`~scaling_bayes.inference.prior_predictive_summary`).
+    """
+    from scaling_bayes.inference import prior_predictive_summary
+
+    summary = prior_predictive_summary(prior, edge=edge)
+    draws = prior["prior_predictive"]["score"]
+    observed = prior["observed_data"]["score"]
+    nrows, ncols = _grid(len(summary), ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows + 0.8), squeeze=False, constrained_layout=True
+    )
+    bins = np.linspace(0, 100, 51)
+    for ax, (bench, row) in zip(axes.flat, summary.iterrows()):
+        at = np.flatnonzero(observed["benchmark"].values == bench)
+        ax.hist(100 * draws.isel(cell=at).values.ravel(), bins=bins, density=True, color=PALETTE[5],
+                alpha=0.55, label="prior predictive")
+        ax.hist(100 * observed.values[at], bins=bins, density=True, histtype="step", color="black", lw=1.6,
+                label="observed")
+        ax.axvline(100 * row["floor"], color=PALETTE[1], ls=":", lw=1.2, label="guessing floor")
+        ax.set_title(f"{bench}: {row['prior_at_ceiling']:.0%} of prior ≥ {100 * (1 - edge):g}%", fontsize=9)
+        ax.set_xlabel("score (%)")
+        ax.set_ylabel("density (per %)")
+        ax.set_xlim(0, 100)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(summary):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
+    n_draws = draws.sizes["chain"] * draws.sizes["draw"]
+    fig.suptitle(f"Prior predictive check ({n_draws} prior draws at the {observed.sizes['cell']} observed cells)",
+                 fontsize=11)
     return fig
 
 

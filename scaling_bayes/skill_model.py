@@ -129,6 +129,35 @@ class LatentSkillModel:
         self.config = replace(self.config, anchors=anchors)
         return build_model(self.design, self.config)
 
+    def prior_predictive(self, data: ScoreTable, *, draws: int = 500, random_seed: int = 0) -> xr.DataTree:
+        """Draw from the prior and the prior predictive at ``data``'s observed cells.
+
+        The first check of the Bayesian workflow, before any fit: do the priors imply
+        plausible scores?  Summarise it with
+        :func:`~scaling_bayes.inference.prior_predictive_summary` and draw it with
+        :func:`~scaling_bayes.plots.plot_prior_predictive`.  Leaves the model's own fit
+        (``design``, ``idata``) untouched.
+
+        Returns
+        -------
+        DataTree
+            Groups ``prior`` (parameters), ``prior_predictive`` (``score``, dims chain, draw,
+            cell), ``observed_data`` (``score``, dim cell) and ``constant_data``; the ``cell``
+            dim carries ``model``, ``benchmark`` and ``floor`` coordinates.
+        """
+        design = build_design(data, self.registry, self.config.covariates)
+        config = replace(self.config, anchors=resolve_anchors(self.config, design.benchmarks))
+        with build_model(design, config):
+            tree = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+        cells = {
+            "model": ("cell", np.asarray(design.data.models.index)[design.cell_model]),
+            "benchmark": ("cell", np.asarray(design.benchmarks)[design.cell_benchmark]),
+            "floor": ("cell", design.floors.to_numpy()[design.cell_benchmark]),
+        }
+        for group in ("prior_predictive", "observed_data"):
+            tree[group] = xr.DataTree(tree[group].to_dataset().assign_coords(cells))
+        return tree
+
     def fit(
         self,
         data: ScoreTable,

@@ -51,3 +51,11 @@ def fast_examples(tmp_path_factory):
         mp.setenv("SCALING_BAYES_FAST", "1")
         mp.setenv("SCALING_BAYES_CACHE", str(cache))
         yield cache
+
+
+@pytest.fixture(scope="session")
+def prior_v2(small_v2):
+    """Prior and prior-predictive draws (100) of a K=2 model at ``small_v2``'s cells."""
+    from scaling_bayes import LatentSkillModel
+
+    return LatentSkillModel(n_skills=2).prior_predictive(small_v2, draws=100, random_seed=5)

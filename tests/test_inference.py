@@ -7,6 +7,7 @@ from scaling_bayes.inference import (
     Diagnostics,
     available_cores,
     diagnose,
+    prior_predictive_summary,
     resample_stuck,
     warn_on_problems,
 )
@@ -139,3 +140,33 @@ def test_no_resampling_when_no_chain_is_stuck():
     calls = []
     tree = resample_stuck(lambda s: (calls.append(s), _stuck_tree(False))[1], 3, retries=1)
     assert calls == [3] and diagnose(tree).resampled == 0
+
+
+def test_prior_predictive_summary_by_hand():
+    # two benchmarks, floors 0.25 and 0; prior draws chosen so every statistic is known
+    draws = np.array([[[0.10, 0.20, 0.5], [0.99, 0.30, 0.6], [0.26, 0.40, 0.7], [0.50, 0.50, 0.999]]])
+    cells = {"benchmark": ("cell", ["A", "A", "B"]), "floor": ("cell", [0.25, 0.25, 0.0])}
+    tree = xr.DataTree.from_dict({
+        "prior_predictive": xr.Dataset({"score": (("chain", "draw", "cell"), draws)}, coords=cells),
+        "observed_data": xr.Dataset({"score": (("cell",), [0.3, 0.95, 0.6])}, coords=cells),
+    })
+    table = prior_predictive_summary(tree, prob=0.5, edge=0.02)
+    assert list(table.index) == ["A", "B"]
+    a = table.loc["A"]  # A's 8 draws: .10 .20 .99 .30 .26 .40 .50 .50
+    assert a["floor"] == 0.25 and a["prior_median"] == pytest.approx(0.35)
+    assert a["prior_at_floor"] == pytest.approx(3 / 8)  # .10, .20, .26 lie below 0.25 + 0.02
+    assert a["prior_at_ceiling"] == pytest.approx(1 / 8)  # .99
+    lo, hi = np.quantile([0.10, 0.20, 0.99, 0.30, 0.26, 0.40, 0.50, 0.50], [0.25, 0.75])
+    assert (a["prior_lower"], a["prior_upper"]) == pytest.approx((lo, hi), abs=0.03)  # ETI quantile rule
+    assert a["observed_in_interval"] == pytest.approx(0.5)  # 0.3 inside, 0.95 outside
+    b = table.loc["B"]
+    assert b["prior_at_ceiling"] == pytest.approx(0.25) and b["observed_median"] == pytest.approx(0.6)
+
+
+def test_weakly_informative_priors_cover_the_observed_scores(prior_v2):
+    """The default priors must not rule out real scores: every benchmark's 90% prior
+    predictive interval holds (nearly) all observed cells of the small real subset."""
+    table = prior_predictive_summary(prior_v2)
+    assert set(table.index) == set(prior_v2["observed_data"]["score"]["benchmark"].values.tolist())
+    assert (table["observed_in_interval"] >= 0.95).all(), table
+    assert ((table["prior_lower"] < table["observed_median"]) & (table["observed_median"] < table["prior_upper"])).all()

@@ -117,6 +117,14 @@ def test_model_figures(model, name):
     check_figure(make(model), unit)
 
 
+def test_prior_predictive_figure(prior_v2):
+    fig = plots.plot_prior_predictive(prior_v2, ncols=3)
+    check_figure(fig, "score (%)")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    benchmarks = list(dict.fromkeys(prior_v2["observed_data"]["score"]["benchmark"].values.tolist()))
+    assert [ax.get_title().split(":")[0] for ax in panels] == benchmarks  # one panel per benchmark
+
+
 def test_scaling_curves(model):
     curves = pd.DataFrame(
         [{"family": "qwen2", "base_family": "qwen2", "instruct": False, "tokens_t": 7.0, "label": "qwen2"},

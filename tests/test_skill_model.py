@@ -149,3 +149,23 @@ def test_model_effects_fit_predicts_the_three_cases_and_reloads(small_v2, reques
     loaded = LatentSkillModel.load(tmp_path / "run")
     assert loaded.config.model_effects
     pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
+
+
+def test_prior_predictive_is_labelled_reproducible_and_leaves_the_model_unfitted(prior_v2, small_v2):
+    model = LatentSkillModel(n_skills=2)
+    again = model.prior_predictive(small_v2, draws=100, random_seed=5)
+    assert model.design is None and model.idata is None  # a check before the fit, not a fit
+    score = prior_v2["prior_predictive"]["score"]
+    assert score.dims == ("chain", "draw", "cell") and score.sizes["draw"] == 100
+    n_cells = int(small_v2.scores.notna().sum().sum())
+    assert score.sizes["cell"] == n_cells and prior_v2["observed_data"]["score"].sizes["cell"] == n_cells
+    assert ((score >= 0) & (score <= 1)).all()  # Beta draws; float rounding can reach 1.0 exactly
+    # the cells are labelled: each observed value sits at its (model, benchmark) in the table
+    obs = prior_v2["observed_data"]["score"]
+    i = 7
+    expected = small_v2.scores.loc[str(obs["model"].values[i]), str(obs["benchmark"].values[i])]
+    assert float(obs.values[i]) == pytest.approx(expected, abs=1e-3)  # continuity-clipped
+    assert set(np.unique(obs["benchmark"].values)) == set(small_v2.scores.columns)
+    xr.testing.assert_equal(again["prior_predictive"].to_dataset(), prior_v2["prior_predictive"].to_dataset())
+    other = model.prior_predictive(small_v2, draws=100, random_seed=6)
+    assert not np.array_equal(other["prior_predictive"]["score"].values, score.values)
