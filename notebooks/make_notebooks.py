@@ -67,6 +67,20 @@ def quickstart() -> list:
             "data.models.join(data.scores).head()"
         ),
         new_markdown_cell(
+            "## Before the fit: what do the priors imply?\n\nA prior predictive check: scores drawn "
+            "from the priors alone at the observed (model, benchmark) cells, against the observed "
+            "scores. The priors are weakly informative on each parameter, but the skills add up on "
+            "the logit scale, so jointly they put a sizeable share of the mass near 100%. They "
+            "cover every observed score, and with over a thousand observed cells the posterior is "
+            "driven by the data (compare the posterior-predictive check below)."
+        ),
+        new_code_cell(
+            "from scaling_bayes.inference import prior_predictive_summary\n\n"
+            "prior = LatentSkillModel(n_skills=setup.n_skills).prior_predictive(data, draws=300, random_seed=0)\n"
+            "display(prior_predictive_summary(prior).round(2))\n"
+            "plots.plot_prior_predictive(prior)"
+        ),
+        new_markdown_cell(
             "## Fit\n\n`fit` runs NUTS from a multi-start MAP initialisation and warns when R-hat, "
             "the effective sample size or divergences look bad. The fit is saved so that the other "
             "notebooks can reuse it."
