@@ -6,6 +6,7 @@ fixture), which ``tests/test_plots.py`` reuses as well.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -26,6 +27,18 @@ def test_notebooks_exist():
         "03_evaluation.ipynb",
         "04_compute_optimal.ipynb",
     ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_matches_its_generator(path):
+    """``notebooks/make_notebooks.py`` is the source: a committed notebook whose cells differ
+    was edited by hand or not regenerated (``python notebooks/make_notebooks.py --execute NAME``)."""
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOK_DIR / "make_notebooks.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = nbformat.read(path, as_version=4)
+    built = generator.build(path.name)
+    assert [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in built.cells]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
