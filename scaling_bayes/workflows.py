@@ -255,7 +255,7 @@ class ExampleSetup:
 
     ``fast``: a subset (12 variant families, the 6 leaderboard_v2 benchmarks), 2 skills and
     a short sampler run (statistically meaningless, only to exercise the code); otherwise
-    the bundled data (all 12 benchmarks), 3 skills and the default sampler.
+    the bundled data (all 12 benchmarks), the default 4 skills and the default sampler.
     """
 
     fast: bool
