@@ -439,12 +439,7 @@ def plot_ppc(
         ax.plot(grid, _kde(rep, grid).T, color=PALETTE[5], lw=0.6, alpha=0.35)
         ax.plot(grid, _kde(obs, grid)[0], color="black", lw=1.8)
         ax.set_title(f"{bench} (n = {cells.sum()})", fontsize=10)
-        ax.set_xlabel("score (%)")
-        ax.set_ylabel("density (per %)")
-        ax.set_xlim(0, 100)
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(benchmarks):]:
-        ax.set_visible(False)
+    _style_score_panels(axes, len(benchmarks))
     handles = [
         plt.Line2D([], [], color="black", lw=1.8, label="observed scores"),
         plt.Line2D([], [], color=PALETTE[5], lw=1, label=f"replicated ({len(picks)} posterior draws)"),
@@ -481,18 +476,25 @@ def plot_prior_predictive(prior: xr.DataTree, *, ncols: int = 4, edge: float = 0
                 label="observed")
         ax.axvline(100 * row["floor"], color=PALETTE[1], ls=":", lw=1.2, label="guessing floor")
         ax.set_title(f"{bench}: {row['prior_at_ceiling']:.0%} of prior ≥ {100 * (1 - edge):g}%", fontsize=9)
-        ax.set_xlabel("score (%)")
-        ax.set_ylabel("density (per %)")
-        ax.set_xlim(0, 100)
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(summary):]:
-        ax.set_visible(False)
+    _style_score_panels(axes, len(summary))
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
     n_draws = draws.sizes["chain"] * draws.sizes["draw"]
     fig.suptitle(f"Prior predictive check ({n_draws} prior draws at the {observed.sizes['cell']} observed cells)",
                  fontsize=11)
     return fig
+
+
+def _style_score_panels(axes: np.ndarray, n_used: int) -> None:
+    """Score-density panels, one per benchmark: labels, a 0–100% axis and a grid on the
+    first ``n_used`` axes; the rest of the grid hidden."""
+    for ax in axes.flat[:n_used]:
+        ax.set_xlabel("score (%)")
+        ax.set_ylabel("density (per %)")
+        ax.set_xlim(0, 100)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[n_used:]:
+        ax.set_visible(False)
 
 
 def _kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
