@@ -351,7 +351,7 @@ def difference_interval(
     prob: float = 0.9,
     *,
     ours: str = "ours",
-    other: str | Sequence[str] = "sloth_best",
+    other: str = "sloth_best",
     n_resamples: int = 2000,
     random_seed: int = 0,
 ) -> tuple[float, float]:
@@ -367,37 +367,30 @@ def difference_interval(
     Parameters
     ----------
     matched : DataFrame
-        One setting's matched rows: ``test_group, benchmark`` and the absolute-error columns
-        ``ours`` and ``other``.
+        One setting's matched rows: ``test_group, benchmark`` and the two absolute-error
+        columns ``ours`` and ``other``.
     prob : float
         Interval probability.
-    other : str or sequence of str
-        The comparator's column, or several (e.g. Sloth at each K): then the comparator is
-        the best of them *in each resample*, so the interval also carries the uncertainty of
-        choosing among them on the test error, rather than conditioning on the full-set choice.
 
     Returns
     -------
     (lower, upper) of the difference, as fractions.
     """
-    others = [other] if isinstance(other, str) else list(other)
-    others = [c for c in others if matched[c].notna().any()]  # e.g. a K the reference lacks
-    if not others:
-        return (float("nan"), float("nan"))
-    per_group = matched.groupby(["test_group", "benchmark"])[[ours, *others]].mean()
-    cube = per_group.to_xarray().to_dataarray("method").transpose("method", "test_group", "benchmark").values
-    present = np.isfinite(cube)  # (method, group, benchmark)
-    values = np.where(present, cube, 0.0)
-    n_groups = cube.shape[1]
+    diff = matched.assign(_diff=matched[ours] - matched[other]).pivot_table(
+        index="test_group", columns="benchmark", values="_diff", aggfunc="mean"
+    )
+    values = diff.to_numpy()
+    present = np.isfinite(values)
+    values = np.where(present, values, 0.0)
+    n_groups = len(values)
     if n_groups < 2:
         return (float("nan"), float("nan"))
 
     def family_macro_difference(groups: np.ndarray) -> float:
         counts = np.bincount(groups.astype(int), minlength=n_groups)
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_benchmark = np.einsum("g,mgb->mb", counts, values) / np.einsum("g,mgb->mb", counts, present)
-            macro = np.nanmean(per_benchmark, axis=1)  # (method,)
-        return float(macro[0] - np.nanmin(macro[1:]))
+            per_benchmark = (counts @ values) / (counts @ present)
+        return float(np.nanmean(per_benchmark))
 
     res = stats.bootstrap(
         (np.arange(n_groups),), family_macro_difference, vectorized=False, n_resamples=n_resamples,
@@ -434,7 +427,7 @@ def compare_with_sloth(
         ``flops_family_intercept``, ``flops_shared``, ``pca_d=k`` (fractions),
         ``win_rate_vs_sloth_best`` (fraction of matched (model, benchmark) pairs where our
         absolute error is strictly smaller), ``difference_lower`` / ``difference_upper`` (on
-        the Average rows: 90% group-bootstrap interval of ``ours − sloth_best``, Sloth's K re-chosen in each resample; see
+        the Average rows: 90% group-bootstrap interval of ``ours − sloth_best``, see
         :func:`difference_interval`), ``n_matched``, ``n_predictions``, ``n_reference``.
     """
     matched, wide, best_k = _matched(predictions, reference, ks)
@@ -445,9 +438,8 @@ def compare_with_sloth(
     macro = family_macro(matched, value_cols)
     per_bm = macro.join(matched.groupby([*keys, "benchmark"]).agg(win_rate_vs_sloth_best=("win", "mean")))
     average = family_macro_average(macro).join(matched.groupby(keys).agg(win_rate_vs_sloth_best=("win", "mean")))
-    sloth_cols = [f"sloth_K={k}" for k in ks]
-    intervals = {  # Sloth's best K re-chosen in each resample
-        setting: difference_interval(rows, other=sloth_cols) for setting, rows in matched.groupby(keys, sort=False)
+    intervals = {
+        setting: difference_interval(rows) for setting, rows in matched.groupby(keys, sort=False)
     }
     average["difference_lower"] = [intervals.get(i, (np.nan, np.nan))[0] for i in average.index]
     average["difference_upper"] = [intervals.get(i, (np.nan, np.nan))[1] for i in average.index]
@@ -597,8 +589,7 @@ def metrics_markdown(
             "All methods aggregated on the same matched (model, benchmark) rows. Win rate: share of "
             "matched (model, benchmark) pairs where our absolute error is strictly smaller than Sloth's "
             "at its best K. The difference's interval resamples whole test groups (percentile "
-            "bootstrap; Sloth's best K re-chosen in each resample, as it was chosen on the test error): "
-            "an interval that straddles 0 "
+            "bootstrap; Sloth's K held at its best on the full set): an interval that straddles 0 "
             "means the protocol's families cannot tell the two apart."
             + (f" Not shown, as Sloth's reference has no errors for them: {'; '.join(no_reference)}."
                if no_reference else ""),
