@@ -214,3 +214,29 @@ def test_metrics_by_case(predictions):
     assert "By forecast case" not in metrics_markdown(metrics, by_case=metrics_by_case(predictions))
     with pytest.raises(KeyError, match="prediction_cases"):
         metrics_by_case(predictions.drop(columns="case"))
+
+
+def test_sloth_with_k_chosen_on_the_other_groups_by_hand():
+    # three one-model groups, one benchmark; K=1 is perfect on g1 and g2 but poor on g3, K=2
+    # the reverse.  Full set: K=1 averages .1, K=2 .0667 -> the oracle picks K=2.  Leaving a
+    # group out: g1 and g2 see g3's advantage for K=2 (K2 .05 < K1 .15); g3 sees K1's perfect
+    # record on g1 and g2 and gets K=1 -> errors .1, .1, .3 (average .1667)
+    sloth = {1: [0.0, 0.0, 0.3], 2: [0.1, 0.1, 0.0], 3: [0.5] * 3, 4: [0.5] * 3}
+    others = {pca_method(k): [0.5] * 3 for k in (1, 2, 3, 4)} | {"logF_sigmoid": [0.5] * 3,
+                                                                "logF_sigmoid_faminter": [0.5] * 3}
+    reference = pd.DataFrame([
+        {"benchmark_set": "all12", "n_train_per_family": 1, "test_group": g, "model": f"{g}m", "family2": g,
+         "benchmark": "X", "method": method, "abs_error": err}
+        for method, errs in {**{sloth_method(k): v for k, v in sloth.items()}, **others}.items()
+        for g, err in zip(["g1", "g2", "g3"], errs)
+    ])
+    predictions = pd.DataFrame([_row(g, f"{g}m", "X", 0.5, 0.6) for g in ["g1", "g2", "g3"]])[list(PREDICTION_COLUMNS)]
+    avg = compare_with_sloth(predictions, reference).loc[("all12", 1, "Average")]
+    assert avg["sloth_best_k"] == 2 and avg["sloth_best"] == pytest.approx(0.2 / 3)
+    assert avg["sloth_held_out"] == pytest.approx(0.5 / 3)
+    assert avg["ours"] == pytest.approx(0.1)
+    # ours − held-out per group: 0, 0, −.2; resamples give multiples of −.2/3 between −.2 and 0
+    assert avg["difference_held_out_upper"] == pytest.approx(0.0)
+    assert -0.2 <= avg["difference_held_out_lower"] < 0
+    md = metrics_markdown(compute_metrics(predictions), compare_with_sloth(predictions, reference))
+    assert "| all12, n=1 | 10.0 | 6.7 (K=2) | 3.33 [0.00, 6.67] | 16.7 | -6.67 [-13.33, 0.00] |" in md
