@@ -271,7 +271,7 @@ def evaluation() -> list:
             "if (unseen_dir / \"predictions.csv\").is_file():\n"
             "    unseen = EvaluationResult.from_dir(unseen_dir)\n"
             "    display(unseen.case_metrics)\n"
-            "    plots.plot_calibration(unseen)\n"
+            "    display(plots.plot_calibration(unseen))\n"
             "else:\n"
             "    print(\"no n=0 run saved; make one with: scaling-bayes evaluate --n-train 0 \"\n"
             "          \"--out benchmarks/results/sloth_unseen\")"
