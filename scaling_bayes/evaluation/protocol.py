@@ -225,7 +225,7 @@ def sloth_folds(
         raise KeyError(f"unknown benchmark set {benchmark_set!r}; known: {sorted(protocol.benchmark_sets)}")
     setting = Setting(benchmark_set, int(n_train_per_family))
     if setting.n_train_per_family < 0:
-        raise ValueError(f"n_train_per_family={n_train_per_family} must be 0, 1 or 2 (models kept per test family)")
+        raise ValueError(f"n_train_per_family={n_train_per_family} must be ≥ 0 (smallest models kept per test family)")
     if test_groups is None and setting.n_train_per_family == 0:
         test_groups = protocol.test_groups[Setting(benchmark_set, 1)]
     if test_groups is None:
