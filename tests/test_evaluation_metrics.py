@@ -240,3 +240,6 @@ def test_sloth_with_k_chosen_on_the_other_groups_by_hand():
     assert -0.2 <= avg["difference_held_out_lower"] < 0
     md = metrics_markdown(compute_metrics(predictions), compare_with_sloth(predictions, reference))
     assert "| all12, n=1 | 10.0 | 6.7 (K=2) | 3.33 [0.00, 6.67] | 16.7 | -6.67 [-13.33, 0.00] |" in md
+    # a K the reference lacks is never chosen: without K=1, every group gets K=2
+    without_k1 = compare_with_sloth(predictions, reference[reference["method"] != sloth_method(1)])
+    assert without_k1.loc[("all12", 1, "Average"), "sloth_held_out"] == pytest.approx(0.2 / 3)

@@ -369,7 +369,8 @@ def _held_out_k(matched: pd.DataFrame, sloth_cols: Sequence[str], ks: Sequence[i
         for group in groups:
             others = cube.drop(index=group, level="test_group")
             macro = others.groupby(level="benchmark").mean().mean()  # mean over groups, then benchmarks
-            out[rows.index[rows["test_group"] == group]] = ks[int(np.argmin(macro.to_numpy()))]
+            if macro.notna().any():  # a K missing from the reference is never chosen
+                out[rows.index[rows["test_group"] == group]] = ks[list(sloth_cols).index(macro.idxmin())]
     return out
 
 
