@@ -253,8 +253,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def keep_generated_source_in_cache() -> None:
+    """Unless the user configured it, point PyTensor's ``generated_src_dir`` at a folder in
+    its compile cache, for this process and (through ``PYTENSOR_FLAGS``) the Dask workers
+    and chain processes it starts.
+
+    Left unset, PyTensor's numba backend writes every compiled function's source to a new
+    file in the system temp directory and never removes it: one protocol run left tens of
+    thousands there (measured).  In the cache the files are content-addressed and pruned.
+    """
+    import os
+
+    flags = os.environ.get("PYTENSOR_FLAGS", "")
+    if "generated_src_dir" in flags:
+        return
+    import pytensor
+
+    if pytensor.config.generated_src_dir:  # set in .pytensorrc
+        return
+    src_dir = str(Path(pytensor.config.base_compiledir) / "generated_src")
+    pytensor.config.generated_src_dir = src_dir
+    os.environ["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, f"generated_src_dir={src_dir}") if f)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_generated_source_in_cache()  # every sub-command compiles PyTensor functions
     return int(args.func(args) or 0)
 
 

@@ -64,3 +64,25 @@ def test_evaluation_settings():
     assert evaluation_settings(None, 0) == [tuple(s) for s in UNSEEN_SETTINGS]
     assert evaluation_settings("leaderboard_v2", 0) == [("leaderboard_v2", 0)]
     assert build_parser().parse_args(["evaluate", "--n-train", "0"]).n_train == 0
+
+
+def test_generated_source_goes_to_the_compile_cache_unless_configured(monkeypatch):
+    import os
+    from pathlib import Path
+
+    import pytensor
+
+    from scaling_bayes.cli import keep_generated_source_in_cache
+
+    base = Path(pytensor.config.base_compiledir)
+    monkeypatch.setattr(pytensor.config, "generated_src_dir", "")
+    monkeypatch.setenv("PYTENSOR_FLAGS", "floatX=float64")
+    keep_generated_source_in_cache()
+    assert pytensor.config.generated_src_dir == str(base / "generated_src")
+    # child processes (Dask workers, chains) read it from the environment
+    assert os.environ["PYTENSOR_FLAGS"] == f"floatX=float64,generated_src_dir={base / 'generated_src'}"
+    # a user's own choice is kept
+    monkeypatch.setattr(pytensor.config, "generated_src_dir", "")
+    monkeypatch.setenv("PYTENSOR_FLAGS", "generated_src_dir=/somewhere")
+    keep_generated_source_in_cache()
+    assert pytensor.config.generated_src_dir == "" and os.environ["PYTENSOR_FLAGS"] == "generated_src_dir=/somewhere"

@@ -89,7 +89,8 @@ def test_same_seed_same_posterior_on_cold_and_warm_compile_cache(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}"}
+    env = {**os.environ,  # a fresh cache; generated source beside it, not in /tmp
+           "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'},generated_src_dir={tmp_path / 'src'}"}
     outs = []
     for run in ("cold", "warm"):
         path = tmp_path / f"{run}.npy"
