@@ -122,11 +122,14 @@ class LatentSkillModel:
         self.random_seed: int | None = None
 
     # ------------------------------------------------------------------ fitting
+    def _design(self, data: ScoreTable) -> tuple[Design, ModelConfig]:
+        """The design for ``data`` and the model configuration with its anchors resolved."""
+        design = build_design(data, self.registry, self.config.covariates)
+        return design, replace(self.config, anchors=resolve_anchors(self.config, design.benchmarks))
+
     def build(self, data: ScoreTable) -> pm.Model:
         """Build the design and the PyMC model for ``data`` (no sampling)."""
-        self.design = build_design(data, self.registry, self.config.covariates)
-        anchors = resolve_anchors(self.config, self.design.benchmarks)
-        self.config = replace(self.config, anchors=anchors)
+        self.design, self.config = self._design(data)
         return build_model(self.design, self.config)
 
     def prior_predictive(self, data: ScoreTable, *, draws: int = 500, random_seed: int = 0) -> xr.DataTree:
@@ -145,8 +148,7 @@ class LatentSkillModel:
             cell), ``observed_data`` (``score``, dim cell) and ``constant_data``; the ``cell``
             dim carries ``model``, ``benchmark`` and ``floor`` coordinates.
         """
-        design = build_design(data, self.registry, self.config.covariates)
-        config = replace(self.config, anchors=resolve_anchors(self.config, design.benchmarks))
+        design, config = self._design(data)
         with build_model(design, config):
             tree = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
         cells = {
