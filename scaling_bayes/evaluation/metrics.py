@@ -255,9 +255,6 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
     return table
 
 
-# ---------------------------------------------------------------------------------------------
-# comparison with Sloth's reference errors
-# ---------------------------------------------------------------------------------------------
 def metrics_by_case(predictions: pd.DataFrame, probs: Sequence[float] | None = None) -> pd.DataFrame:
     """Accuracy and calibration per setting and forecast case, pooled over benchmarks.
 
@@ -302,6 +299,9 @@ def metrics_by_case(predictions: pd.DataFrame, probs: Sequence[float] | None = N
     return frame.groupby([*SETTING_KEYS, "case"], sort=False).agg(**agg)
 
 
+# ---------------------------------------------------------------------------------------------
+# comparison with Sloth's reference errors
+# ---------------------------------------------------------------------------------------------
 def _comparison_methods(ks: Sequence[int]) -> dict[str, str]:
     """Output column -> reference method name."""
     return {
@@ -340,15 +340,20 @@ def _matched(
     else:
         best_k = avg.idxmin(axis=1).str.removeprefix("sloth_K=").astype(int).rename("sloth_best_k")
         row_k = best_k.reindex(pd.MultiIndex.from_frame(matched[list(SETTING_KEYS)])).to_numpy()
-        col_pos = pd.Series(row_k).map({k: i for i, k in enumerate(ks)}).to_numpy(dtype=int)
-        matched["sloth_best"] = matched[sloth_cols].to_numpy()[np.arange(len(matched)), col_pos]
+        matched["sloth_best"] = _error_at_k(matched, sloth_cols, ks, row_k)
     matched["sloth_held_out_k"] = _held_out_k(matched, sloth_cols, ks)
-    col_pos = matched["sloth_held_out_k"].map({k: i for i, k in enumerate(ks)}).to_numpy(dtype=float)
-    rows = np.flatnonzero(np.isfinite(col_pos))
-    matched["sloth_held_out"] = np.nan
-    matched.loc[matched.index[rows], "sloth_held_out"] = matched[sloth_cols].to_numpy()[rows, col_pos[rows].astype(int)]
+    matched["sloth_held_out"] = _error_at_k(matched, sloth_cols, ks, matched["sloth_held_out_k"].to_numpy())
     matched["win"] = (matched["ours"] < matched["sloth_best"]).astype(float)
     return matched, wide.reset_index(), best_k
+
+
+def _error_at_k(matched: pd.DataFrame, sloth_cols: Sequence[str], ks: Sequence[int], row_k: np.ndarray) -> np.ndarray:
+    """Each row's Sloth error at its own K (``row_k``, shape (row,)); NaN where the K is NaN."""
+    col_pos = pd.Series(row_k).map({k: i for i, k in enumerate(ks)}).to_numpy(dtype=float)
+    out = np.full(len(matched), np.nan)
+    rows = np.flatnonzero(np.isfinite(col_pos))
+    out[rows] = matched[list(sloth_cols)].to_numpy()[rows, col_pos[rows].astype(int)]
+    return out
 
 
 def _held_out_k(matched: pd.DataFrame, sloth_cols: Sequence[str], ks: Sequence[int]) -> pd.Series:
