@@ -149,7 +149,7 @@ LinkName = Literal["logistic", "richards"]
 #: Hierarchical scale parameters: held at their starting values by the initial
 #: optimisation (:func:`scaling_bayes.inference.sample`), whose joint mode is degenerate in them.
 SCALE_VARIABLES: tuple[str, ...] = (
-    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd"
+    "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd", "benchmark_effect_sd"
 )
 
 #: Anchor preference, one list per ability; the first available benchmark of each
@@ -191,6 +191,10 @@ class Priors:
         (``model_effects=True`` only), a zero-avoiding ``Gamma(2, 2 / model_sd)`` as for
         ``variant_sd``: two sizes of one family are trained by one recipe, so a model
         deviates from its family's line by less than a variant deviates from its base family.
+    benchmark_effect_sd : scale of the HalfNormal prior on the sd ``ψ_j`` of the
+        variant × benchmark deviations (``benchmark_effects=True`` only), logit units;
+        0.3 is ~7 pp at a 50% score: a recipe's quirks on one benchmark, well below the
+        between-family spread of the skills.
     """
 
     slope_sd: float = 2.0
@@ -205,6 +209,7 @@ class Priors:
     log_phi_sd: float = 1.0
     family_slope_sd: float = 0.5
     model_sd: float = 0.25
+    benchmark_effect_sd: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,7 @@ class ModelConfig:
     covariates: str = "translog"
     family_slopes: bool = False
     model_effects: bool = False
+    benchmark_effects: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -423,6 +429,13 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
 
         # latent mean of every (model, benchmark) pair, then gather the observed cells
         z = theta @ loadings.T + intercept
+        if config.benchmark_effects:
+            # u_vj = ψ_j ε_vj, non-centred: a variant's own deviation on each benchmark,
+            # beyond what its K skills explain; shared by all of the variant's models
+            psi = pm.HalfNormal("benchmark_effect_sd", p.benchmark_effect_sd, dims="benchmark")
+            eps_u = pm.Normal("variant_benchmark_raw", 0.0, 1.0, dims=("variant", "benchmark"))
+            u = pm.Deterministic("variant_benchmark", psi * eps_u, dims=("variant", "benchmark"))
+            z = z + u[v]
         mu_all = link_mean(z, design.floors.to_numpy(), nu, backend="pytensor")
         m, j = design.cell_model, design.cell_benchmark
         mu = pt.clip(mu_all[m, j], 1e-6, 1.0 - 1e-6)

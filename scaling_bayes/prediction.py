@@ -26,6 +26,10 @@ a fresh population draw for an unseen one) times its standardised ln params.
 With per-model skill deviations (``model_sd`` in the posterior) every new model also
 gets its own fresh deviation ``σ_m ⊙ ε_i`` (:func:`model_deviations`): two models of one
 family, even of one size, do not share it.
+
+With variant × benchmark deviations (``variant_benchmark`` in the posterior) a model of a
+known variant carries its variant's posterior deviation on each benchmark, and a model of a
+new variant a fresh ``ψ ⊙ ε`` (:func:`benchmark_deviations`).
 """
 
 from __future__ import annotations
@@ -148,19 +152,49 @@ def model_deviations(
     return (posterior["model_sd"] * eps).transpose(*eps.dims)
 
 
+def benchmark_deviations(
+    posterior: xr.Dataset,
+    families: FamilyStructure,
+    new_models: pd.DataFrame,
+    rng: np.random.Generator,
+) -> xr.DataArray | float:
+    """Variant × benchmark deviations ``u`` of each new model, dims (chain, draw, model,
+    benchmark); ``0.0`` when the fit has none (no ``variant_benchmark`` in the posterior).
+
+    A known variant keeps its posterior ``variant_benchmark``; every other variant gets one
+    fresh ``ψ ⊙ ε`` per posterior draw, shared by its new models.
+    """
+    if "variant_benchmark" not in posterior:
+        return 0.0
+    cases = family_cases(new_models, families)
+    new_variants = sorted(set(new_models.loc[cases != "known_variant", "family"]))
+    psi = posterior["benchmark_effect_sd"]
+    eps = xr.DataArray(
+        rng.standard_normal((posterior.sizes["chain"], posterior.sizes["draw"], len(new_variants), psi.sizes["benchmark"])),
+        dims=(*SAMPLE_DIMS, "variant", "benchmark"),
+        coords={"variant": new_variants, "benchmark": psi["benchmark"].values},
+    )
+    effects = xr.concat([posterior["variant_benchmark"], (psi * eps).transpose(*eps.dims)], dim="variant")
+    u = effects.sel(variant=xr.DataArray(new_models["family"].to_numpy(), dims="model"), drop=True)
+    return u.drop_vars("variant").assign_coords(model=new_models.index.to_numpy())
+
+
 def score_draws(
     posterior: xr.Dataset,
     covariates: xr.DataArray,
     alpha: xr.DataArray,
     floors: xr.DataArray,
     rng: np.random.Generator,
+    deviation: xr.DataArray | float = 0.0,
 ) -> xr.Dataset:
     """Latent mean ``mu`` and predictive ``score`` draws, dims (chain, draw, model, benchmark).
 
-    ``covariates`` has dims (model, covariate); ``alpha`` (chain, draw, model, skill).
+    ``covariates`` has dims (model, covariate); ``alpha`` (chain, draw, model, skill);
+    ``deviation`` (chain, draw, model, benchmark; :func:`benchmark_deviations`) is added to
+    the linear predictor.
     """
     theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
-    z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"]
+    z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"] + deviation
     nu = posterior["nu"] if "nu" in posterior else 1.0
     mu = link_mean(z, floors, nu).clip(1e-6, 1 - 1e-6)
     mu = mu.transpose(*SAMPLE_DIMS, "model", "benchmark")

@@ -44,6 +44,7 @@ from scaling_bayes.model import (
 )
 from scaling_bayes.prediction import (
     Prediction,
+    benchmark_deviations,
     family_cases,
     family_effects,
     model_deviations,
@@ -90,6 +91,9 @@ class LatentSkillModel:
         ``θ_i ~ N(line, σ_m)`` (see :mod:`scaling_bayes.model`); a new model's forecast then
         carries a fresh deviation (off by default: better calibrated when a family shows two
         sizes, worse point forecasts from one size and on six-benchmark sets, measured).
+    benchmark_effects : give each variant family its own deviation on each benchmark,
+        ``u_vj ~ N(0, ψ_j)`` on the logit scale, beyond what its K skills explain (see
+        :mod:`scaling_bayes.model`); a larger model of a seen variant carries it over.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class LatentSkillModel:
         covariates: str = "translog",
         family_slopes: bool = False,
         model_effects: bool = False,
+        benchmark_effects: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -113,6 +118,7 @@ class LatentSkillModel:
             covariates=covariates,
             family_slopes=family_slopes,
             model_effects=model_effects,
+            benchmark_effects=benchmark_effects,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -240,12 +246,15 @@ class LatentSkillModel:
                 )
         # one independent stream per source of randomness, so that turning per-model
         # deviations on leaves the family-effect and observation-noise draws unchanged
-        rng_family, rng_model, rng_noise = np.random.default_rng(random_seed).spawn(3)
+        # (spawned children are fixed by their index, so a fourth stream leaves the first
+        # three, and the predictions of fits without benchmark deviations, unchanged)
+        rng_family, rng_model, rng_noise, rng_bench = np.random.default_rng(random_seed).spawn(4)
         posterior = self.posterior
         covariates = design.transform(models)
         alpha = family_effects(posterior, design.families, models, rng_family, covariates)
         alpha = alpha + model_deviations(posterior, models, rng_model)
-        return score_draws(posterior, covariates, alpha, design.floors, rng_noise)
+        deviation = benchmark_deviations(posterior, design.families, models, rng_bench)
+        return score_draws(posterior, covariates, alpha, design.floors, rng_noise, deviation)
 
     def predict(
         self,
@@ -330,6 +339,7 @@ class LatentSkillModel:
             covariates=model_cfg.covariates,
             family_slopes=model_cfg.family_slopes,
             model_effects=model_cfg.model_effects,
+            benchmark_effects=model_cfg.benchmark_effects,
         )
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),

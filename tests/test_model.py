@@ -169,3 +169,41 @@ def test_integrated_variant_density_equals_the_joint_normal(small_v2):
             expected += multivariate_normal(line_v[idx, k], cov).logpdf(theta_v[idx, k])
     assert np.isfinite(expected)
     np.testing.assert_allclose(logp_theta, expected, rtol=1e-8)
+
+
+def test_benchmark_effects_enter_the_likelihood_as_the_prediction_code_computes_them(small_v2):
+    """The graph's likelihood at one prior draw equals the Beta density of the observed
+    scores about the ``mu`` that the prediction code computes for the training models from
+    the same draw (skills, loadings and the variant × benchmark deviations)."""
+    import pymc as pm
+    from scipy.stats import beta
+
+    from scaling_bayes.prediction import benchmark_deviations, family_effects, score_draws
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2, benchmark_effects=True))
+    assert model.named_vars_to_dims["variant_benchmark"] == ("variant", "benchmark")
+    with model:
+        prior = pm.sample_prior_predictive(draws=1, random_seed=4)["prior"].to_dataset()
+    point = {}
+    for rv in model.free_RVs:
+        value = prior[rv.name].isel(chain=0, draw=0).values
+        transform = model.rvs_to_transforms.get(rv)
+        if transform is not None:
+            value = transform.forward(pt.as_tensor(value), *rv.owner.inputs).eval()
+        point[model.rvs_to_values[rv].name] = value
+    logp = model.compile_logp(vars=[model["score"]])(point)
+
+    models = design.data.models
+    rng = np.random.default_rng(0)
+    alpha = family_effects(prior, design.families, models, rng, design.covariates)
+    u = benchmark_deviations(prior, design.families, models, rng)
+    mu = score_draws(prior, design.covariates, alpha, design.floors, rng, u)["mu"].isel(chain=0, draw=0)
+    mu_cells = mu.values[design.cell_model, design.cell_benchmark]
+    phi = prior["phi"].isel(chain=0, draw=0).values[design.cell_benchmark]
+    expected = beta.logpdf(design.y, mu_cells * phi, (1 - mu_cells) * phi).sum()
+    np.testing.assert_allclose(logp, expected, rtol=1e-6)
+    # and the deviations matter: without them the density differs
+    mu0 = score_draws(prior, design.covariates, alpha, design.floors, rng)["mu"].isel(chain=0, draw=0)
+    mu0_cells = mu0.values[design.cell_model, design.cell_benchmark]
+    assert abs(beta.logpdf(design.y, mu0_cells * phi, (1 - mu0_cells) * phi).sum() - expected) > 1.0

@@ -7,6 +7,7 @@ import xarray as xr
 
 from scaling_bayes.design import FamilyStructure
 from scaling_bayes.prediction import (
+    benchmark_deviations,
     family_cases,
     family_effects,
     model_deviations,
@@ -173,3 +174,43 @@ def test_model_deviations_are_fresh_per_model_with_sd_model_sd(posterior, new_mo
     a = dev.sel(model="zeta-1b").values.ravel()
     b = dev.sel(model="zeta-7b").values.ravel()  # same family, still independent
     assert abs(np.corrcoef(a, b)[0, 1]) < 4 * 0.016
+
+
+def test_benchmark_deviations_by_case_and_in_the_linear_predictor(posterior, families, new_models):
+    """Without ``variant_benchmark`` there is none.  With it a known variant's model carries
+    its variant's posterior deviation exactly; every other variant gets a fresh N(0, ψ_j²)
+    draw shared by its own models (MC sd of a variance over 4000 draws ≈ 0.022ψ²) and
+    independent of other variants'; ``score_draws`` adds it to the linear predictor."""
+    rng = np.random.default_rng(0)
+    assert benchmark_deviations(posterior, families, new_models, rng) == 0.0
+    c, d = posterior.sizes["chain"], posterior.sizes["draw"]
+    psi = np.array([0.2, 0.6])
+    with_dev = posterior.assign(
+        benchmark_effect_sd=(("chain", "draw", "benchmark"), np.broadcast_to(psi, (c, d, 2)).copy()),
+        variant_benchmark=(("chain", "draw", "variant", "benchmark"), rng.normal(size=(c, d, 3, 2))),
+    )
+    u = benchmark_deviations(with_dev, families, new_models, np.random.default_rng(1))
+    assert u.dims == ("chain", "draw", "model", "benchmark")
+    assert list(u["model"].values) == list(new_models.index)
+    xr.testing.assert_equal(u.sel(model="a-70b", drop=True), with_dev["variant_benchmark"].sel(variant="fam-a", drop=True))
+    for fresh in ("a-chat-7b", "zeta-1b"):
+        var = u.sel(model=fresh).var(("chain", "draw")).values
+        np.testing.assert_allclose(var, psi**2, rtol=4 * 0.022)
+    xr.testing.assert_equal(u.sel(model="zeta-1b", drop=True), u.sel(model="zeta-7b", drop=True))
+    a, b = u.sel(model="a-chat-7b").values.ravel(), u.sel(model="zeta-1b").values.ravel()
+    assert abs(np.corrcoef(a, b)[0, 1]) < 4 * 0.016
+
+    alpha = family_effects(posterior, families, new_models, np.random.default_rng(2))
+    cov = xr.DataArray(
+        np.zeros((4, 3)), dims=("model", "covariate"),
+        coords={"model": new_models.index, "covariate": posterior["covariate"].values},
+    )
+    floors = xr.DataArray([0.25, 0.0], dims="benchmark", coords={"benchmark": ["B1", "B2"]})
+    plain = score_draws(posterior, cov, alpha, floors, np.random.default_rng(3))["mu"]
+    shifted = score_draws(posterior, cov, alpha, floors, np.random.default_rng(3), u)["mu"]
+    logit = lambda mu: np.log((mu - floors) / (1 - mu))  # noqa: E731  (nu = 1: logistic link)
+    inside = lambda mu: (mu - floors > 1e-4) & (1 - mu > 1e-4)  # noqa: E731  (mu is clipped at the edges)
+    keep = (inside(plain) & inside(shifted)).values
+    assert keep.mean() > 0.5
+    diff = (logit(shifted) - logit(plain) - u.transpose(*plain.dims)).values[keep]
+    np.testing.assert_allclose(diff, 0.0, atol=1e-6)

@@ -151,6 +151,32 @@ def test_model_effects_fit_predicts_the_three_cases_and_reloads(small_v2, reques
     pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
 
 
+def test_benchmark_effects_fit_predicts_the_three_cases_and_reloads(small_v2, requests, tmp_path):
+    """The opt-in variant × benchmark deviations end to end: the posterior carries them
+    with their labels, a larger model of a seen variant is shifted by its variant's own
+    deviations (compared with the same draws with them zeroed), and a saved fit reloads."""
+    model = LatentSkillModel(n_skills=2, benchmark_effects=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(small_v2, random_seed=3, chains=2, draws=60, tune=150, progressbar=False)
+    post = model.posterior
+    assert post["variant_benchmark"].dims == ("chain", "draw", "variant", "benchmark")
+    assert post["benchmark_effect_sd"].dims == ("chain", "draw", "benchmark")
+    t = model.predict(requests, prob=0.9, random_seed=5).table
+    assert set(t["case"]) == {"known_variant", "new_variant", "new_family"}
+    assert ((t["lower"] <= t["median"]) & (t["median"] <= t["upper"])).all()
+    zeroed = LatentSkillModel(n_skills=2)
+    zeroed.design, zeroed.idata = model.design, model.idata.copy()
+    zeroed.idata["posterior"] = post.drop_vars(["variant_benchmark", "benchmark_effect_sd"])
+    known = t["case"] == "known_variant"
+    t0 = zeroed.predict(requests, prob=0.9, random_seed=5).table
+    assert (t.loc[known, "mu_mean"] - t0.loc[known, "mu_mean"]).abs().max() > 1e-3
+    model.save(tmp_path / "run")
+    loaded = LatentSkillModel.load(tmp_path / "run")
+    assert loaded.config.benchmark_effects
+    pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
+
+
 def test_prior_predictive_is_labelled_reproducible_and_leaves_the_model_unfitted(prior_v2, small_v2):
     model = LatentSkillModel(n_skills=2)
     again = model.prior_predictive(small_v2, draws=100, random_seed=5)
