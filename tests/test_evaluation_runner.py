@@ -113,6 +113,8 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     diag = result.diagnostics
     assert list(diag["test_group"]) == [f.group_label for f in two_folds]
     assert (diag["max_rhat"] == 1.0).all() and (diag["divergences"] == 0).all()
+    # iid bootstrap draws: the forecasts' own R-hat is ~1 (MC sd ≈ 0.01 at 2 × 100 draws)
+    assert (diag["max_rhat_forecast"] < 1.1).all() and (diag["min_ess_forecast"] > 50).all()
     assert (diag["n_test"] == [len(f.test_models) for f in two_folds]).all()
     assert "Accuracy vs Sloth" in (out / "summary.md").read_text()
 
@@ -189,3 +191,22 @@ def test_unseen_setting_cases_and_summary(tmp_path, data):
     assert "## By forecast case" in summary and "new variant of a known base family" in summary
     loaded = EvaluationResult.from_dir(out)
     pd.testing.assert_frame_equal(loaded.case_metrics, result.case_metrics, check_dtype=False)
+
+
+def test_forecast_convergence_reads_mu_where_given_and_flags_disagreeing_chains(data, two_folds):
+    """Chains that disagree about a test cell give a large forecast R-hat; the latent mean
+    ``mu`` is judged where the forecaster returns it, the predictive score otherwise."""
+    from scaling_bayes.evaluation.runner import _as_draws, _forecast_convergence
+
+    fold = two_folds[0]
+    rng = np.random.default_rng(0)
+    shape = (2, 200, len(fold.test_models), len(fold.benchmarks))
+    coords = {"model": list(fold.test_models), "benchmark": list(fold.benchmarks)}
+    dims = ("chain", "draw", "model", "benchmark")
+    agree = xr.DataArray(0.5 + 0.01 * rng.standard_normal(shape), dims=dims, coords=coords)
+    apart = agree + xr.DataArray([0.0, 0.1], dims="chain")  # chain 2 sits 10 sd higher
+    split = _forecast_convergence(apart, _as_draws(apart, fold), fold)
+    assert split["max_rhat_forecast"] > 1.5
+    both = xr.Dataset({"score": apart, "mu": agree})
+    fine = _forecast_convergence(both, _as_draws(both, fold), fold)
+    assert fine["max_rhat_forecast"] < 1.05 and fine["min_ess_forecast"] > 200

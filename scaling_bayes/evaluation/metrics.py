@@ -745,7 +745,8 @@ def metrics_markdown(
     if diagnostics is not None and len(diagnostics):
         diag = diagnostics.assign(n_train_per_family=diagnostics["n_train_per_family"].astype(int))
         spec = {"folds": ("test_group", "size")}
-        for col, how in (("max_rhat", "max"), ("min_ess_bulk", "min"), ("divergences", "sum"),
+        for col, how in (("max_rhat", "max"), ("min_ess_bulk", "min"), ("max_rhat_forecast", "max"),
+                         ("min_ess_forecast", "min"), ("divergences", "sum"),
                          ("n_stuck_chains", "sum"), ("resampled", "sum"), ("fit_seconds", "sum")):
             if col in diag.columns:
                 spec[col] = (col, how)

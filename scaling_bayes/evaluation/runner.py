@@ -33,6 +33,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -171,6 +172,21 @@ def _as_draws(draws: xr.DataArray | xr.Dataset, fold: Fold) -> xr.DataArray:
     )
 
 
+def _forecast_convergence(raw: xr.DataArray | xr.Dataset, draws: xr.DataArray, fold: Fold) -> dict[str, float]:
+    """R-hat and bulk ESS of the forecast itself: the latent mean ``mu`` of the test cells
+    where the forecaster returns it (the predictive ``score`` otherwise, whose Beta noise
+    hides some disagreement between chains).  A factor model's loadings and skills can mix
+    slowly while the forecasts they combine into agree across chains, or the reverse."""
+    target = draws
+    if isinstance(raw, xr.Dataset) and "mu" in raw.data_vars:
+        target = raw["mu"].sel(model=list(fold.test_models), benchmark=list(fold.benchmarks))
+    rhat = az.rhat(target) if target.sizes["chain"] > 1 else xr.full_like(target.isel(chain=0, draw=0), np.nan)
+    return {
+        "max_rhat_forecast": float(rhat.max()),
+        "min_ess_forecast": float(az.ess(target, method="bulk").min()),
+    }
+
+
 def evaluate_fold(
     factory: Callable[[], Forecaster],
     fold: Fold,
@@ -212,7 +228,8 @@ def evaluate_fold(
     forecaster.fit(train, random_seed=fit_seed, **dict(sample_kwargs or {}))
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    draws = _as_draws(forecaster.predictive_draws(test_models, random_seed=predict_seed), fold)
+    raw = forecaster.predictive_draws(test_models, random_seed=predict_seed)
+    draws = _as_draws(raw, fold)
     predict_seconds = time.perf_counter() - start
 
     rows = summarize_draws(draws, test_scores, probs)
@@ -227,6 +244,7 @@ def evaluate_fold(
         "min_ess_bulk": float("nan"),
         "divergences": None,
         **_diagnostics_dict(forecaster.diagnostics),
+        **_forecast_convergence(raw, draws, fold),
     }
     if diagnostics.get("fit_seconds") is None or not math.isfinite(float(diagnostics["fit_seconds"])):
         diagnostics["fit_seconds"] = fit_seconds
