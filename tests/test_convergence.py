@@ -1,9 +1,11 @@
 """Convergence regression guard on the bundled data.
 
 The default model on the bundled Sloth data (all 12 benchmarks, K=4), at test size
-(2 chains × 300 draws after 500 tuning steps, fixed seed).  Measured when written:
-max R-hat 1.06 (K=3: 1.04), 0 divergences (the naive parameterisation gave R-hat 1.8–2.4 and up
-to 100+ divergences).  With a fixed seed the result is deterministic on one machine;
+(2 chains × 500 draws after 500 tuning steps, fixed seed).  Measured: max R-hat 1.059, min bulk
+ESS 33, 0 divergences (the naive parameterisation gave R-hat 1.8–2.4 and up to 100+
+divergences).  At 2 × 300 draws the same seed gives R-hat 1.109 and ESS 16, all of it in the
+known slow direction (the IFEval skill's ``variant_sd``): slow mixing, not separate modes, but
+too few draws for the threshold to tell the two apart.  With a fixed seed the result is deterministic on one machine;
 the thresholds leave room for platform differences, not for a regression to
 multi-modal chains or a funnel.
 """
@@ -21,7 +23,7 @@ def test_default_model_converges_on_bundled_data(sloth):
     model = LatentSkillModel()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # ESS < 400 at test size
-        model.fit(sloth, chains=2, draws=300, tune=500, random_seed=0, progressbar=False)
+        model.fit(sloth, chains=2, draws=500, tune=500, random_seed=0, progressbar=False)
     d = model.diagnostics
     assert d.max_rhat < 1.10, d
     assert d.divergences <= 3, d
