@@ -29,15 +29,16 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def parse_variant(spec: str) -> dict:
-    """``"k4-slopes-models-bench"`` → ``{"n_skills": 4, "family_slopes": True,
-    "model_effects": True, "benchmark_effects": True}``."""
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?", spec)
+    """``"k4-slopes-models-bench-floor"`` → ``{"n_skills": 4, "family_slopes": True,
+    "model_effects": True, "benchmark_effects": True, "learned_floors": True}``."""
+    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?", spec)
     if m is None:
         raise SystemExit(
-            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench], e.g. k4-slopes or k4-bench"
+            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor], e.g. k4-slopes or k4-floor"
         )
     return {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
-            "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4))}
+            "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
+            "learned_floors": bool(m.group(5))}
 
 
 def variant_parser(description: str | None) -> argparse.ArgumentParser:

@@ -26,6 +26,10 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark-effects", action=argparse.BooleanOptionalAction,
                    default=ModelConfig().benchmark_effects,
                    help="per-variant deviations on each benchmark beyond the skills (default: %(default)s)")
+    p.add_argument("--learned-floors", action=argparse.BooleanOptionalAction,
+                   default=ModelConfig().learned_floors,
+                   help="learn each benchmark's lower asymptote, at or above its guessing floor "
+                   "(default: %(default)s)")
 
 
 def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: int = 1000) -> None:
@@ -73,6 +77,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         family_slopes=args.family_slopes,
         model_effects=args.model_effects,
         benchmark_effects=args.benchmark_effects,
+        learned_floors=args.learned_floors,
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
@@ -150,7 +155,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         factory = partial(FlopsLawBaseline)
     else:
         factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes,
-                          model_effects=args.model_effects, benchmark_effects=args.benchmark_effects)
+                          model_effects=args.model_effects, benchmark_effects=args.benchmark_effects,
+                          learned_floors=args.learned_floors)
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,

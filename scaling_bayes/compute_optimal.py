@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from scaling_bayes.model import link_mean
+from scaling_bayes.model import link_mean, lower_asymptote
 from scaling_bayes.prediction import family_effects
 
 __all__ = [
@@ -80,7 +80,7 @@ def _target_values(
         return theta.sel(skill=name, drop=True), f"{name}-anchored skill θ (logit units)"
     z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"]
     nu = posterior["nu"] if "nu" in posterior else 1.0
-    mu = link_mean(z, floors, nu)
+    mu = link_mean(z, lower_asymptote(posterior, floors), nu)
     if target == "average":
         return mu.mean("benchmark"), "mean latent score over benchmarks (fraction)"
     if target in benchmarks:

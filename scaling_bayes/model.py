@@ -191,6 +191,9 @@ class Priors:
         (``model_effects=True`` only), a zero-avoiding ``Gamma(2, 2 / model_sd)`` as for
         ``variant_sd``: two sizes of one family are trained by one recipe, so a model
         deviates from its family's line by less than a variant deviates from its base family.
+    floor_lift_beta : with ``learned_floors=True``, the lower asymptote of benchmark ``j`` is
+        ``c_j + (1 − c_j) κ_j`` with ``κ_j ~ Beta(1, floor_lift_beta)``: at or above the guessing
+        floor ``c_j``, 0.1 of the way to 1 on average for the default 9 (P(κ_j > 0.2) = 13%).
     benchmark_effect_sd : scale of the HalfNormal prior on the sd ``ψ_j`` of the
         variant × benchmark deviations (``benchmark_effects=True`` only), logit units;
         0.3 is ~7 pp at a 50% score: a recipe's quirks on one benchmark, well below the
@@ -210,6 +213,7 @@ class Priors:
     family_slope_sd: float = 0.5
     model_sd: float = 0.25
     benchmark_effect_sd: float = 0.3
+    floor_lift_beta: float = 9.0
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ class ModelConfig:
     family_slopes: bool = False
     model_effects: bool = False
     benchmark_effects: bool = False
+    learned_floors: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -316,6 +321,13 @@ def link_mean(z, floor, nu, *, backend: Literal["numpy", "pytensor"] = "numpy"):
     shift = -a - log(one_minus_p)  # logit(0.5^{1/ν})
     scale = 1.0 / (2.0 * nu * one_minus_p)
     return floor + (1.0 - floor) * exp(-nu * softplus(-(scale * z + shift)))
+
+
+def lower_asymptote(posterior, floors):
+    """The lower asymptote of each benchmark's link: the posterior ``lower_asymptote``
+    (dims chain, draw, benchmark) where the fit learned it (``learned_floors=True``), the
+    registry's guessing ``floors`` (dims benchmark) otherwise."""
+    return posterior["lower_asymptote"] if "lower_asymptote" in posterior else floors
 
 
 def build_model(design: Design, config: ModelConfig) -> pm.Model:
@@ -436,7 +448,13 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             eps_u = pm.Normal("variant_benchmark_raw", 0.0, 1.0, dims=("variant", "benchmark"))
             u = pm.Deterministic("variant_benchmark", psi * eps_u, dims=("variant", "benchmark"))
             z = z + u[v]
-        mu_all = link_mean(z, design.floors.to_numpy(), nu, backend="pytensor")
+        floor = design.floors.to_numpy()
+        if config.learned_floors:
+            # the lower asymptote, at or above the guessing floor: weak models sit above chance
+            # on some benchmarks (MMLU-PRO 0.11 vs 0.10, IFEval 0.16-0.22 vs 0)
+            lift = pm.Beta("floor_lift", alpha=1.0, beta=p.floor_lift_beta, dims="benchmark")
+            floor = pm.Deterministic("lower_asymptote", floor + (1.0 - floor) * lift, dims="benchmark")
+        mu_all = link_mean(z, floor, nu, backend="pytensor")
         m, j = design.cell_model, design.cell_benchmark
         mu = pt.clip(mu_all[m, j], 1e-6, 1.0 - 1e-6)
         pm.Beta(

@@ -42,7 +42,7 @@ import pandas as pd
 import xarray as xr
 
 from scaling_bayes.design import FamilyStructure
-from scaling_bayes.model import link_mean
+from scaling_bayes.model import link_mean, lower_asymptote
 
 CASES = ("known_variant", "new_variant", "new_family")
 SAMPLE_DIMS = ("chain", "draw")
@@ -191,12 +191,13 @@ def score_draws(
 
     ``covariates`` has dims (model, covariate); ``alpha`` (chain, draw, model, skill);
     ``deviation`` (chain, draw, model, benchmark; :func:`benchmark_deviations`) is added to
-    the linear predictor.
+    the linear predictor.  ``floors`` (benchmark) are the guessing floors, used unless the fit
+    learned its lower asymptotes (:func:`~scaling_bayes.model.lower_asymptote`).
     """
     theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
     z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"] + deviation
     nu = posterior["nu"] if "nu" in posterior else 1.0
-    mu = link_mean(z, floors, nu).clip(1e-6, 1 - 1e-6)
+    mu = link_mean(z, lower_asymptote(posterior, floors), nu).clip(1e-6, 1 - 1e-6)
     mu = mu.transpose(*SAMPLE_DIMS, "model", "benchmark")
     phi = posterior["phi"]
     a, b = (mu * phi).transpose(*mu.dims), ((1 - mu) * phi).transpose(*mu.dims)

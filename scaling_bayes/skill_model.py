@@ -94,6 +94,8 @@ class LatentSkillModel:
     benchmark_effects : give each variant family its own deviation on each benchmark,
         ``u_vj ~ N(0, ψ_j)`` on the logit scale, beyond what its K skills explain (see
         :mod:`scaling_bayes.model`); a larger model of a seen variant carries it over.
+    learned_floors : learn each benchmark's lower asymptote, at or above its guessing floor
+        (see :mod:`scaling_bayes.model`), rather than fixing it at the floor.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class LatentSkillModel:
         family_slopes: bool = False,
         model_effects: bool = False,
         benchmark_effects: bool = False,
+        learned_floors: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -119,6 +122,7 @@ class LatentSkillModel:
             family_slopes=family_slopes,
             model_effects=model_effects,
             benchmark_effects=benchmark_effects,
+            learned_floors=learned_floors,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
@@ -328,19 +332,8 @@ class LatentSkillModel:
             registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
         model_cfg = ModelConfig.from_dict(config["model"])
         self = cls.__new__(cls)
-        LatentSkillModel.__init__(
-            self,
-            n_skills=model_cfg.n_skills,
-            anchors=model_cfg.anchors,
-            link=model_cfg.link,
-            priors=model_cfg.priors,
-            sampler=SamplerConfig(**config["sampler"]),
-            registry=registry,
-            covariates=model_cfg.covariates,
-            family_slopes=model_cfg.family_slopes,
-            model_effects=model_cfg.model_effects,
-            benchmark_effects=model_cfg.benchmark_effects,
-        )
+        LatentSkillModel.__init__(self, sampler=SamplerConfig(**config["sampler"]), registry=registry)
+        self.config = model_cfg  # the whole saved configuration, every option included
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),
             benchmarks=config["benchmarks"],

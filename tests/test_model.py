@@ -171,18 +171,21 @@ def test_integrated_variant_density_equals_the_joint_normal(small_v2):
     np.testing.assert_allclose(logp_theta, expected, rtol=1e-8)
 
 
-def test_benchmark_effects_enter_the_likelihood_as_the_prediction_code_computes_them(small_v2):
+@pytest.mark.parametrize("option", ["benchmark_effects", "learned_floors"])
+def test_opt_in_terms_enter_the_likelihood_as_the_prediction_code_computes_them(small_v2, option):
     """The graph's likelihood at one prior draw equals the Beta density of the observed
     scores about the ``mu`` that the prediction code computes for the training models from
-    the same draw (skills, loadings and the variant × benchmark deviations)."""
+    the same draw (skills, loadings and the opt-in term: the variant × benchmark deviations,
+    or the learned lower asymptotes); and the term matters: without it the density differs."""
     import pymc as pm
     from scipy.stats import beta
 
     from scaling_bayes.prediction import benchmark_deviations, family_effects, score_draws
 
     design = build_design(small_v2)
-    model = build_model(design, ModelConfig(n_skills=2, benchmark_effects=True))
-    assert model.named_vars_to_dims["variant_benchmark"] == ("variant", "benchmark")
+    model = build_model(design, ModelConfig(n_skills=2, **{option: True}))
+    extra = {"benchmark_effects": "variant_benchmark", "learned_floors": "lower_asymptote"}[option]
+    assert model.named_vars_to_dims[extra] == (("variant", "benchmark") if option == "benchmark_effects" else ("benchmark",))
     with model:
         prior = pm.sample_prior_predictive(draws=1, random_seed=4)["prior"].to_dataset()
     point = {}
@@ -195,15 +198,19 @@ def test_benchmark_effects_enter_the_likelihood_as_the_prediction_code_computes_
     logp = model.compile_logp(vars=[model["score"]])(point)
 
     models = design.data.models
-    rng = np.random.default_rng(0)
-    alpha = family_effects(prior, design.families, models, rng, design.covariates)
-    u = benchmark_deviations(prior, design.families, models, rng)
-    mu = score_draws(prior, design.covariates, alpha, design.floors, rng, u)["mu"].isel(chain=0, draw=0)
-    mu_cells = mu.values[design.cell_model, design.cell_benchmark]
     phi = prior["phi"].isel(chain=0, draw=0).values[design.cell_benchmark]
-    expected = beta.logpdf(design.y, mu_cells * phi, (1 - mu_cells) * phi).sum()
+
+    def density(posterior):
+        rng = np.random.default_rng(0)
+        alpha = family_effects(posterior, design.families, models, rng, design.covariates)
+        u = benchmark_deviations(posterior, design.families, models, rng)
+        mu = score_draws(posterior, design.covariates, alpha, design.floors, rng, u)["mu"].isel(chain=0, draw=0)
+        mu_cells = mu.values[design.cell_model, design.cell_benchmark]
+        return beta.logpdf(design.y, mu_cells * phi, (1 - mu_cells) * phi).sum()
+
+    expected = density(prior)
     np.testing.assert_allclose(logp, expected, rtol=1e-6)
-    # and the deviations matter: without them the density differs
-    mu0 = score_draws(prior, design.covariates, alpha, design.floors, rng)["mu"].isel(chain=0, draw=0)
-    mu0_cells = mu0.values[design.cell_model, design.cell_benchmark]
-    assert abs(beta.logpdf(design.y, mu0_cells * phi, (1 - mu0_cells) * phi).sum() - expected) > 1.0
+    if option == "learned_floors":  # at or above the guessing floor, below 1
+        c = prior["lower_asymptote"].isel(chain=0, draw=0)
+        assert ((c >= design.floors) & (c < 1)).all() and (c > design.floors).any()
+    assert abs(density(prior.drop_vars(extra)) - expected) > 1.0

@@ -177,6 +177,26 @@ def test_benchmark_effects_fit_predicts_the_three_cases_and_reloads(small_v2, re
     pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
 
 
+def test_learned_floors_fit_predicts_above_them_and_reloads(small_v2, requests, tmp_path):
+    """The opt-in learned lower asymptotes end to end: one per benchmark, at or above the
+    guessing floor; every predicted latent mean lies above its draw's asymptote; a saved fit
+    reloads and predicts identically."""
+    model = LatentSkillModel(n_skills=2, learned_floors=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(small_v2, random_seed=3, chains=2, draws=60, tune=150, progressbar=False)
+    c = model.posterior["lower_asymptote"]
+    assert c.dims == ("chain", "draw", "benchmark")
+    assert (c >= model.design.floors).all()
+    pred = model.predict(requests, prob=0.9, random_seed=5)
+    mu = pred.draws["predictions"]["mu"]
+    assert (mu >= c.sel(benchmark=mu["benchmark"]) - 1e-9).all()
+    model.save(tmp_path / "run")
+    loaded = LatentSkillModel.load(tmp_path / "run")
+    assert loaded.config.learned_floors
+    pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, pred.table)
+
+
 def test_prior_predictive_is_labelled_reproducible_and_leaves_the_model_unfitted(prior_v2, small_v2):
     model = LatentSkillModel(n_skills=2)
     again = model.prior_predictive(small_v2, draws=100, random_seed=5)
