@@ -69,6 +69,35 @@ visible in the fits:
   2 × 500 draws).  One σ_m shared by all skills mixed no better on the extrapolation check
   (R-hat 1.22 vs 1.13) and forecast worse (MAE 3.78 vs 3.56 pp).
 
+Variant × benchmark deviations (``ModelConfig(benchmark_effects=True)``)
+----------------------------------------------------------------------
+K skills explain a variant's scores only up to what its recipe does to one benchmark alone
+(a code-heavy mix on GSM8K, a chat template on IFEval).  With ``benchmark_effects=True``::
+
+    z_ij = λ_jᵀ θ_i + b_j + u_v(i)j,     u_vj = ψ_j ε_vj,  ψ_j ~ HalfNormal(0.3)
+
+shared by all of a variant's models, so a larger model of a seen variant carries its
+variant's deviations, and a new variant gets fresh ones.  Off by default: on the
+within-training extrapolation check it moved all12 MAE 3.84 → 3.74 pp and CRPS 2.78 → 2.70,
+but 90% coverage 83 → 80%; on leaderboard_v2 MAE 2.74 → 2.73 pp with R-hat 1.21 and 11
+divergences (``benchmarks/results/extrapolation_check_bench.csv``, ``_v2_bench.csv``).
+
+Learned lower asymptotes (``ModelConfig(learned_floors=True)``)
+--------------------------------------------------------------
+The registry's guessing floor ``c_j`` (1/#choices) is where a model that guesses lands, but
+weak models sit above it on several benchmarks: MMLU-PRO at 0.11 (floor 0.10), IFEval at
+0.16–0.22 (floor 0), TruthfulQA at 0.32–0.37 (floor 0.31).  With ``learned_floors=True``
+the link's lower asymptote is learned, at or above the floor::
+
+    lower_j = c_j + (1 − c_j) κ_j,     κ_j ~ Beta(1, 9)
+
+Fitted to the whole bundled data (2 × 500 draws) it lands at 0.11 for MMLU-PRO, 0.20 for
+IFEval, 0.37 for TruthfulQA, 0.36 for MUSR, 0.30 for BBH, 0.013 for GSM8K and within 0.01 of
+the floor elsewhere.  PSIS-LOO prefers it (Δelpd = 50 ± 10, ``loo_compare_floor.csv``; both
+fits have ~70 cells with Pareto k̂ > 0.67, so LOO is only indicative); the within-training
+extrapolation check is neutral (all12 MAE 3.82 → 3.80 pp, CRPS 2.77 → 2.75; leaderboard_v2
+MAE 2.78 → 2.85, CRPS 2.05 → 2.08; ``extrapolation_check_floor.csv``, ``_v2_floor.csv``).
+
 Tried and dropped
 -----------------
 Judged on training data only, with ``benchmarks/extrapolation_check.py`` (each family's
