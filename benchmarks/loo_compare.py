@@ -5,7 +5,8 @@ Usage::
     python benchmarks/loo_compare.py --variants k4 k4-slopes [--benchmarks all12]
 
 A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
-params) and ``-models`` (per-model skill deviations).  Every variant is fitted to the whole bundled dataset with the same seed and
+params), ``-models`` (per-model skill deviations), ``-bench`` (variant × benchmark
+deviations), ``-floor`` (learned lower asymptotes) and ``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
 ``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
 
@@ -17,6 +18,7 @@ Choosing K (``benchmarks/results/choose_k_all12.csv``)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import warnings
 from pathlib import Path
@@ -24,21 +26,35 @@ from pathlib import Path
 import arviz as az
 
 from scaling_bayes import LatentSkillModel, load_dataset
+from scaling_bayes.model import Priors
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def parse_variant(spec: str) -> dict:
     """``"k4-slopes-models-bench-floor"`` → ``{"n_skills": 4, "family_slopes": True,
-    "model_effects": True, "benchmark_effects": True, "learned_floors": True}``."""
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?", spec)
+    "model_effects": True, "benchmark_effects": True, "learned_floors": True}``.
+
+    Prior overrides follow an ``@``: ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds
+    ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``."""
+    structure, _, overrides = spec.partition("@")
+    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?", structure)
     if m is None:
         raise SystemExit(
-            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor], e.g. k4-slopes or k4-floor"
+            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor][@prior=value,...], "
+            "e.g. k4-slopes, k4-floor or k4@log_nu_sd=1.5"
         )
-    return {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
-            "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
-            "learned_floors": bool(m.group(5))}
+    kwargs = {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
+              "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
+              "learned_floors": bool(m.group(5))}
+    if overrides:
+        fields = {f.name for f in dataclasses.fields(Priors)}
+        values = dict(item.split("=", 1) for item in overrides.split(","))
+        unknown = sorted(set(values) - fields)
+        if unknown:
+            raise SystemExit(f"error: variant {spec!r}: unknown prior(s) {unknown}; known: {sorted(fields)}")
+        kwargs["priors"] = Priors(**{k: float(v) for k, v in values.items()})
+    return kwargs
 
 
 def variant_parser(description: str | None) -> argparse.ArgumentParser:

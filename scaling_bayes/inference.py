@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import arviz as az
@@ -354,6 +354,52 @@ def prior_predictive_summary(prior: xr.DataTree, *, prob: float = 0.9, edge: flo
             "prior_at_ceiling": float(np.mean(values > 1.0 - edge)),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("benchmark")
+
+
+def prior_posterior_conflict(posterior: xr.Dataset, priors: Mapping[str, tuple[float, float]], *, z_max: float = 2.0) -> pd.DataFrame:
+    """Posterior z-scores and contractions of Normal-prior parameters (Betancourt 2018; Schad,
+    Betancourt & Vasishth 2021).
+
+    For each element with prior ``N(m, s)``: ``z = (posterior mean − m) / s`` and
+    ``contraction = 1 − posterior var / s²``.  A large ``|z|`` says the data pull the
+    parameter into its prior's tail; with a contraction well below 1 the prior is still
+    informative there, so it is holding the parameter back (a prior–data conflict).
+
+    Parameters
+    ----------
+    posterior : Dataset
+        Posterior draws, dims (chain, draw, ...).
+    priors : mapping
+        ``{variable: (prior mean, prior sd)}``, e.g. :func:`scaling_bayes.model.normal_priors`;
+        variables absent from ``posterior`` are skipped.
+    z_max : float
+        ``conflict`` flags elements with ``|z| > z_max``.
+
+    Returns
+    -------
+    DataFrame
+        One row per element: ``variable``, ``element`` (its coordinate labels joined with
+        ", "), ``prior_mean``, ``prior_sd``, ``posterior_mean``, ``posterior_sd``, ``z``,
+        ``contraction``, ``conflict``; sorted by ``|z|``, largest first.
+    """
+    rows = []
+    for name, (mean, sd) in priors.items():
+        if name not in posterior:
+            continue
+        draws = posterior[name]
+        stats = xr.Dataset({"posterior_mean": draws.mean(("chain", "draw")), "posterior_sd": draws.std(("chain", "draw"))})
+        if stats["posterior_mean"].ndim == 0:
+            table = pd.DataFrame({k: [float(v)] for k, v in stats.data_vars.items()}, index=pd.Index([""]))
+        else:
+            table = stats.to_dataframe()[["posterior_mean", "posterior_sd"]]
+        labels = [", ".join(map(str, ix)) if isinstance(ix, tuple) else str(ix) for ix in table.index]
+        rows.append(table.reset_index(drop=True).assign(variable=name, element=labels, prior_mean=mean, prior_sd=sd))
+    out = pd.concat(rows, ignore_index=True)
+    out["z"] = (out["posterior_mean"] - out["prior_mean"]) / out["prior_sd"]
+    out["contraction"] = 1.0 - (out["posterior_sd"] / out["prior_sd"]) ** 2
+    out["conflict"] = out["z"].abs() > z_max
+    columns = ["variable", "element", "prior_mean", "prior_sd", "posterior_mean", "posterior_sd", "z", "contraction", "conflict"]
+    return out[columns].sort_values("z", key=np.abs, ascending=False, ignore_index=True)
 
 
 def warn_on_problems(diagnostics: Diagnostics) -> None:

@@ -272,6 +272,19 @@ class ModelConfig:
         return cls(**d)
 
 
+def normal_priors(priors: Priors) -> dict[str, tuple[float, float]]:
+    """``{variable: (prior mean, prior sd)}`` for every free variable of the graph whose prior
+    is an independent Normal (elementwise), for prior–posterior checks."""
+    return {
+        "slopes": (0.0, priors.slope_sd),
+        "skill_mean": (0.0, priors.intercept_sd),
+        "instruct_offset": (0.0, priors.instruct_sd),
+        "intercept_free": (0.0, priors.intercept_sd),
+        "log_nu": (0.0, priors.log_nu_sd),
+        "log_phi": (priors.log_phi_mu, priors.log_phi_sd),
+    }
+
+
 def choose_anchors(benchmarks: list[str], n_skills: int) -> tuple[str, ...]:
     """Pick one distinct anchor benchmark per skill from :data:`ANCHOR_PREFERENCE`,
     falling back to the remaining benchmarks in table order."""

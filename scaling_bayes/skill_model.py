@@ -32,6 +32,7 @@ from scaling_bayes.inference import (
     Diagnostics,
     SamplerConfig,
     diagnose,
+    prior_posterior_conflict,
     sample,
     warn_on_problems,
 )
@@ -40,6 +41,7 @@ from scaling_bayes.model import (
     ModelConfig,
     Priors,
     build_model,
+    normal_priors,
     resolve_anchors,
 )
 from scaling_bayes.prediction import (
@@ -207,6 +209,13 @@ class LatentSkillModel:
     def posterior(self) -> xr.Dataset:
         """Posterior draws as an xarray Dataset (chain, draw, ...)."""
         return self._require_fit()[1]["posterior"].to_dataset()
+
+    def prior_posterior_conflict(self, *, z_max: float = 2.0) -> pd.DataFrame:
+        """Posterior z-score and contraction of every Normal-prior parameter
+        (:func:`~scaling_bayes.inference.prior_posterior_conflict`): where the data pull a
+        parameter into its prior's tail."""
+        self._require_fit()
+        return prior_posterior_conflict(self.posterior, normal_priors(self.config.priors), z_max=z_max)
 
     def loo(self) -> Any:
         """PSIS-LOO over the observed cells (ArviZ ``loo``); computes the pointwise

@@ -171,3 +171,30 @@ def test_weakly_informative_priors_cover_the_observed_scores(prior_v2):
     assert set(table.index) == set(prior_v2["observed_data"]["score"]["benchmark"].values.tolist())
     assert (table["observed_in_interval"] >= 0.95).all(), table
     assert ((table["prior_lower"] < table["observed_median"]) & (table["observed_median"] < table["prior_upper"])).all()
+
+
+def test_prior_posterior_conflict_by_hand():
+    """z-scores and contractions from draws whose mean and sd are known exactly."""
+    import xarray as xr
+
+    from scaling_bayes.inference import prior_posterior_conflict
+    from scaling_bayes.model import Priors, normal_priors
+
+    unit = np.array([-1.0, 1.0] * 50)  # mean 0, population sd 1
+    draws = lambda mean, sd: (mean + sd * unit).reshape(2, 50)  # noqa: E731  (chain, draw)
+    posterior = xr.Dataset(
+        {
+            "log_nu": (("chain", "draw", "benchmark"), np.stack([draws(2.0, 0.45), draws(0.3, 0.6)], axis=-1)),
+            "log_phi": (("chain", "draw"), draws(5.0, 0.1)),
+        },
+        coords={"benchmark": ["MMLU", "GPQA"]},
+    )
+    table = prior_posterior_conflict(posterior, normal_priors(Priors(log_nu_sd=0.75)))
+    assert set(table["variable"]) == {"log_nu", "log_phi"}  # absent variables are skipped
+    row = table.set_index(["variable", "element"])
+    np.testing.assert_allclose(row.loc[("log_nu", "MMLU"), "z"], 2.0 / 0.75)
+    np.testing.assert_allclose(row.loc[("log_nu", "MMLU"), "contraction"], 1 - (0.45 / 0.75) ** 2)
+    np.testing.assert_allclose(row.loc[("log_nu", "GPQA"), "z"], 0.3 / 0.75)
+    np.testing.assert_allclose(row.loc[("log_phi", ""), "z"], 0.0, atol=1e-12)  # prior mean 5
+    assert row["conflict"].to_dict() == {("log_nu", "MMLU"): True, ("log_nu", "GPQA"): False, ("log_phi", ""): False}
+    assert table.iloc[0]["element"] == "MMLU"  # largest |z| first

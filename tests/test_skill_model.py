@@ -52,6 +52,16 @@ def test_fit_returns_datatree_with_labelled_posterior(fitted, small_v2):
     assert float(post["loadings"].min()) >= 0.0
 
 
+def test_prior_posterior_conflict_covers_every_normal_prior_parameter(fitted):
+    table = fitted.prior_posterior_conflict()
+    n_bench, n_skill = len(fitted.design.benchmarks), 2
+    counts = table["variable"].value_counts().to_dict()
+    assert counts == {"slopes": 3 * n_skill, "skill_mean": n_skill, "instruct_offset": n_skill,
+                      "intercept_free": n_bench - n_skill, "log_nu": n_bench, "log_phi": n_bench}
+    assert (table["prior_sd"] > 0).all() and table["z"].abs().is_monotonic_decreasing
+    assert set(table.loc[table["variable"] == "log_nu", "element"]) == set(fitted.design.benchmarks)
+
+
 def test_predict_covers_the_three_cases(fitted, requests):
     pred = fitted.predict(requests, prob=0.9)
     t = pred.table
