@@ -26,10 +26,33 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark-effects", action=argparse.BooleanOptionalAction,
                    default=ModelConfig().benchmark_effects,
                    help="per-variant deviations on each benchmark beyond the skills (default: %(default)s)")
+    p.add_argument("--prior", action="append", default=[], metavar="NAME=VALUE",
+                   help="override one prior hyperparameter of scaling_bayes.model.Priors, "
+                   "e.g. --prior log_nu_sd=1.5 (repeatable)")
     p.add_argument("--learned-floors", action=argparse.BooleanOptionalAction,
                    default=ModelConfig().learned_floors,
                    help="learn each benchmark's lower asymptote, at or above its guessing floor "
                    "(default: %(default)s)")
+
+
+def parse_priors(items: Sequence[str]):
+    """``["log_nu_sd=1.5", ...]`` → a :class:`~scaling_bayes.model.Priors` with those fields
+    overridden; a clear error names an unknown field or a value that is not a number."""
+    import dataclasses
+
+    from scaling_bayes.model import Priors
+
+    fields = {f.name for f in dataclasses.fields(Priors)}
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in fields:
+            raise SystemExit(f"error: --prior {item!r}: use NAME=VALUE with NAME one of {sorted(fields)}")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise SystemExit(f"error: --prior {item!r}: {value!r} is not a number") from None
+    return Priors(**values)
 
 
 def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: int = 1000) -> None:
@@ -78,6 +101,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         model_effects=args.model_effects,
         benchmark_effects=args.benchmark_effects,
         learned_floors=args.learned_floors,
+        priors=parse_priors(args.prior),
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
@@ -156,7 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes,
                           model_effects=args.model_effects, benchmark_effects=args.benchmark_effects,
-                          learned_floors=args.learned_floors)
+                          learned_floors=args.learned_floors, priors=parse_priors(args.prior))
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,

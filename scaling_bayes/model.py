@@ -97,6 +97,11 @@ the floor elsewhere.  PSIS-LOO prefers it (Δelpd = 50 ± 10, ``loo_compare_floo
 fits have ~70 cells with Pareto k̂ > 0.67, so LOO is only indicative); the within-training
 extrapolation check is neutral (all12 MAE 3.82 → 3.80 pp, CRPS 2.77 → 2.75; leaderboard_v2
 MAE 2.78 → 2.85, CRPS 2.05 → 2.08; ``extrapolation_check_floor.csv``, ``_v2_floor.csv``).
+On Sloth's protocol it forecast worse (``benchmarks/results/sloth_learned_floors``, stopped
+after two settings): family-macro MAE 4.04 → 4.15 pp (leaderboard_v1, n=1) and 2.97 → 3.14
+(leaderboard_v2, n=1), 90% coverage 87 → 86% and 84 → 84%.  So it is off by default: a
+better in-sample fit of the weak models, which cell-level LOO rewards, is not a better
+forecast of a family's larger models.
 
 Tried and dropped
 -----------------
