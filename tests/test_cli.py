@@ -86,3 +86,17 @@ def test_generated_source_goes_to_the_compile_cache_unless_configured(monkeypatc
     monkeypatch.setenv("PYTENSOR_FLAGS", "generated_src_dir=/somewhere")
     keep_generated_source_in_cache()
     assert pytensor.config.generated_src_dir == "" and os.environ["PYTENSOR_FLAGS"] == "generated_src_dir=/somewhere"
+
+
+def test_prior_overrides_reach_the_model_and_bad_ones_are_named():
+    from scaling_bayes.cli import parse_priors
+    from scaling_bayes.model import Priors
+
+    args = build_parser().parse_args(["evaluate", "--prior", "log_nu_sd=1.5", "--prior", "family_sd=1"])
+    priors = parse_priors(args.prior)
+    assert priors == Priors(log_nu_sd=1.5, family_sd=1.0)
+    assert parse_priors([]) == Priors()
+    with pytest.raises(SystemExit, match="'nu_sd=1'.*log_nu_sd"):
+        parse_priors(["nu_sd=1"])
+    with pytest.raises(SystemExit, match="'wide' is not a number"):
+        parse_priors(["log_nu_sd=wide"])
