@@ -18,7 +18,6 @@ Choosing K (``benchmarks/results/choose_k_all12.csv``)::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import arviz as az
 
 from scaling_bayes import LatentSkillModel, load_dataset
-from scaling_bayes.model import Priors
+from scaling_bayes.cli import parse_priors
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -48,12 +47,7 @@ def parse_variant(spec: str) -> dict:
               "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
               "learned_floors": bool(m.group(5))}
     if overrides:
-        fields = {f.name for f in dataclasses.fields(Priors)}
-        values = dict(item.split("=", 1) for item in overrides.split(","))
-        unknown = sorted(set(values) - fields)
-        if unknown:
-            raise SystemExit(f"error: variant {spec!r}: unknown prior(s) {unknown}; known: {sorted(fields)}")
-        kwargs["priors"] = Priors(**{k: float(v) for k, v in values.items()})
+        kwargs["priors"] = parse_priors(overrides.split(","))
     return kwargs
 
 
