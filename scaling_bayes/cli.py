@@ -55,6 +55,18 @@ def parse_priors(items: Sequence[str]):
     return Priors(**values)
 
 
+def _structure_kwargs(args: argparse.Namespace) -> dict:
+    """The ``LatentSkillModel`` keywords set by :func:`_add_structure_args` (in this order: a
+    protocol run's fold cache is keyed on the factory's repr)."""
+    return {
+        "family_slopes": args.family_slopes,
+        "model_effects": args.model_effects,
+        "benchmark_effects": args.benchmark_effects,
+        "learned_floors": args.learned_floors,
+        "priors": parse_priors(args.prior),
+    }
+
+
 def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: int = 1000) -> None:
     g = p.add_argument_group("sampler")
     g.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
@@ -97,11 +109,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         n_skills=args.n_skills,
         anchors=args.anchors.split(",") if args.anchors else None,
         link=args.link,
-        family_slopes=args.family_slopes,
-        model_effects=args.model_effects,
-        benchmark_effects=args.benchmark_effects,
-        learned_floors=args.learned_floors,
-        priors=parse_priors(args.prior),
+        **_structure_kwargs(args),
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
@@ -178,9 +186,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.model == "flops-baseline":
         factory = partial(FlopsLawBaseline)
     else:
-        factory = partial(LatentSkillModel, n_skills=args.n_skills, family_slopes=args.family_slopes,
-                          model_effects=args.model_effects, benchmark_effects=args.benchmark_effects,
-                          learned_floors=args.learned_floors, priors=parse_priors(args.prior))
+        factory = partial(LatentSkillModel, n_skills=args.n_skills, **_structure_kwargs(args))
     result = run_protocol(
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
