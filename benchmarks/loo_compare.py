@@ -6,7 +6,8 @@ Usage::
 
 A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
 params), ``-models`` (per-model skill deviations), ``-bench`` (variant × benchmark
-deviations), ``-floor`` (learned lower asymptotes) and ``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
+deviations), ``-floor`` (learned lower asymptotes), ``-robust`` (multivariate-t family
+effects) and ``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
 ``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
 
@@ -31,21 +32,22 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def parse_variant(spec: str) -> dict:
-    """``"k4-slopes-models-bench-floor"`` → ``{"n_skills": 4, "family_slopes": True,
-    "model_effects": True, "benchmark_effects": True, "learned_floors": True}``.
+    """``"k4-slopes-models-bench-floor-robust"`` → ``{"n_skills": 4, "family_slopes": True,
+    "model_effects": True, "benchmark_effects": True, "learned_floors": True,
+    "robust_families": True}``.
 
     Prior overrides follow an ``@``: ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds
     ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``."""
     structure, _, overrides = spec.partition("@")
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?", structure)
+    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?(-robust)?", structure)
     if m is None:
         raise SystemExit(
-            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor][@prior=value,...], "
+            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor][-robust][@prior=value,...], "
             "e.g. k4-slopes, k4-floor or k4@log_nu_sd=1.5"
         )
     kwargs = {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
               "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
-              "learned_floors": bool(m.group(5))}
+              "learned_floors": bool(m.group(5)), "robust_families": bool(m.group(6))}
     if overrides:
         kwargs["priors"] = parse_priors(overrides.split(","))
     return kwargs
@@ -79,8 +81,11 @@ def main() -> None:
                       random_seed=args.seed, progressbar=False)
         loos[spec] = model.loo()
         diags[spec] = model.diagnostics
+        scalars = [n for n, v in model.posterior.data_vars.items() if set(v.dims) == {"chain", "draw"}]
+        summary = "  ".join(f"{n} {float(model.posterior[n].mean()):.2f} ± {float(model.posterior[n].std()):.2f}"
+                            for n in scalars)
         print(f"{spec}: elpd_loo {loos[spec].elpd:.1f}  {model.diagnostics}  "
-              f"{model.diagnostics.fit_seconds:.0f} s", flush=True)
+              f"{model.diagnostics.fit_seconds:.0f} s  {summary}", flush=True)
     table = az.compare(loos)
     print(table)
     out = args.out or RESULTS / f"loo_compare_{args.benchmarks}.csv"

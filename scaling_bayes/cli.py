@@ -33,6 +33,9 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
                    default=ModelConfig().learned_floors,
                    help="learn each benchmark's lower asymptote, at or above its guessing floor "
                    "(default: %(default)s)")
+    p.add_argument("--robust-families", action=argparse.BooleanOptionalAction,
+                   default=ModelConfig().robust_families,
+                   help="multivariate-t (heavy-tailed) base-family effects (default: %(default)s)")
 
 
 def parse_priors(items: Sequence[str]):
@@ -63,6 +66,7 @@ def _structure_kwargs(args: argparse.Namespace) -> dict:
         "model_effects": args.model_effects,
         "benchmark_effects": args.benchmark_effects,
         "learned_floors": args.learned_floors,
+        "robust_families": args.robust_families,
         "priors": parse_priors(args.prior),
     }
 

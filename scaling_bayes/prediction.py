@@ -96,6 +96,7 @@ def family_effects(
         )
 
     # population draw α_f ~ MvNormal(skill_mean, diag(σ) R diag(σ)) for every unseen base family
+    # (a multivariate t with ν_t degrees of freedom where the fit has robust_families)
     new_bases = sorted(set(new_models.loc[cases == "new_family", "base_family"]))
     base_effect = posterior["alpha_family"]
     base_slope = posterior["family_slope"] if has_slopes else None
@@ -107,6 +108,12 @@ def family_effects(
                 output_core_dims=[["skill", "skill_"]],
             )
             eps = xr.dot(chol, eps.rename(skill="skill_"), dim="skill_")
+        if "family_dof" in posterior:  # multivariate t: a fresh mixing weight per family
+            half_dof = posterior["family_dof"].values[..., None] / 2.0  # (chain, draw, 1)
+            shape = (*half_dof.shape[:2], len(new_bases))
+            weight = xr.DataArray(rng.gamma(half_dof, 1.0 / half_dof, size=shape),
+                                  dims=(*SAMPLE_DIMS, "family"), coords={"family": new_bases})
+            eps = eps / np.sqrt(weight)
         fresh = posterior["skill_mean"] + posterior["family_sd"] * eps
         base_effect = xr.concat([base_effect, fresh.transpose(*base_effect.dims)], dim="family")
         if has_slopes:  # γ_f ~ N(0, ω) for the fresh family

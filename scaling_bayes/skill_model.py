@@ -98,6 +98,8 @@ class LatentSkillModel:
         :mod:`scaling_bayes.model`); a larger model of a seen variant carries it over.
     learned_floors : learn each benchmark's lower asymptote, at or above its guessing floor
         (see :mod:`scaling_bayes.model`), rather than fixing it at the floor.
+    robust_families : draw base-family effects from a multivariate t (a learned ν_t) rather
+        than a Normal, so an outlying family is shrunk less towards the population.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class LatentSkillModel:
         model_effects: bool = False,
         benchmark_effects: bool = False,
         learned_floors: bool = False,
+        robust_families: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -125,6 +128,7 @@ class LatentSkillModel:
             model_effects=model_effects,
             benchmark_effects=benchmark_effects,
             learned_floors=learned_floors,
+            robust_families=robust_families,
         )
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()

@@ -77,6 +77,24 @@ def test_model_has_named_dims_and_finite_logp(small_v2):
     assert list(model.coords["skill"]) == ["MMLU-PRO", "MATH Lvl 5"]
 
 
+def test_robust_families_scale_each_familys_effect_by_its_own_weight(small_v2):
+    """``robust_families=True``: a scalar ``family_dof`` and one ``family_weight`` per base
+    family, and at a prior draw α_f − m = (ε_f / √w_f) · (diag(σ) chol(R))ᵀ exactly, so a family
+    with a small weight sits further from the population mean in every skill."""
+    import pymc as pm
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2, robust_families=True))
+    assert model.named_vars_to_dims["family_weight"] == ("family",)
+    assert "family_dof" not in model.named_vars_to_dims  # a scalar
+    with model:
+        prior = pm.sample_prior_predictive(draws=1, random_seed=3)["prior"].to_dataset().isel(chain=0, draw=0)
+    chol = np.diag(prior["family_sd"].values) @ np.linalg.cholesky(prior["skill_corr"].values)
+    raw = prior["alpha_family_raw"].values / np.sqrt(prior["family_weight"].values)[:, None]
+    np.testing.assert_allclose(prior["alpha_family"].values - prior["skill_mean"].values, raw @ chol.T, rtol=1e-6)
+    assert not np.allclose(prior["family_weight"].values, 1.0)
+
+
 def test_priors_are_overridable(small_v2):
     design = build_design(small_v2)
     tight = build_model(design, ModelConfig(n_skills=1, priors=Priors(log_phi_mu=2.0)))
