@@ -7,7 +7,8 @@ Usage::
 A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
 params), ``-models`` (per-model skill deviations), ``-bench`` (variant × benchmark
 deviations), ``-floor`` (learned lower asymptotes), ``-robust`` (multivariate-t family
-effects) and ``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
+effects), ``-sq`` / ``-nosq`` (the translog with / without the squared logs, ``covariates="translog_sq"``
+/ ``"translog"``; the default since session 8 is with) and ``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
 ``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
 
@@ -39,15 +40,17 @@ def parse_variant(spec: str) -> dict:
     Prior overrides follow an ``@``: ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds
     ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``."""
     structure, _, overrides = spec.partition("@")
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?(-robust)?", structure)
+    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?(-robust)?(-sq|-nosq)?", structure)
     if m is None:
         raise SystemExit(
-            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor][-robust][@prior=value,...], "
+            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor][-robust][-sq|-nosq][@prior=value,...], "
             "e.g. k4-slopes, k4-floor or k4@log_nu_sd=1.5"
         )
     kwargs = {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
               "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
               "learned_floors": bool(m.group(5)), "robust_families": bool(m.group(6))}
+    if m.group(7):  # otherwise the library's default covariates
+        kwargs["covariates"] = "translog_sq" if m.group(7) == "-sq" else "translog"
     if overrides:
         kwargs["priors"] = parse_priors(overrides.split(","))
     return kwargs

@@ -18,6 +18,11 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
     """The latent-skill model's optional structure, defaults from ``ModelConfig``."""
     from scaling_bayes.model import ModelConfig
 
+    from scaling_bayes.design import FORMS
+
+    p.add_argument("--covariates", choices=sorted(FORMS), default=ModelConfig().covariates,
+                   help="covariate form: translog (ln N, ln D, ln N·ln D), translog_sq (with the "
+                   "squared logs) or flops (ln 6ND) (default: %(default)s)")
     p.add_argument("--family-slopes", action="store_true",
                    help="give each base family its own partially pooled slope on ln params")
     p.add_argument("--model-effects", action=argparse.BooleanOptionalAction,
@@ -62,6 +67,7 @@ def _structure_kwargs(args: argparse.Namespace) -> dict:
     """The ``LatentSkillModel`` keywords set by :func:`_add_structure_args` (in this order: a
     protocol run's fold cache is keyed on the factory's repr)."""
     return {
+        "covariates": args.covariates,
         "family_slopes": args.family_slopes,
         "model_effects": args.model_effects,
         "benchmark_effects": args.benchmark_effects,

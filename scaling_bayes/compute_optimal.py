@@ -140,7 +140,7 @@ def compute_optimal_split(
     if design is None:
         raise ValueError("compute_optimal_split needs a fitted model: call fit() or load() first.")
     form = getattr(design.transform, "form", "translog")
-    if form != "translog":
+    if form == "flops":
         raise ValueError(
             f"this model uses covariates={form!r}: its predictions depend on params and tokens only "
             "through their product (compute), so every split of a budget predicts the same. "

@@ -28,8 +28,13 @@ from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
 from scaling_bayes.data import ScoreTable
 
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
-#: Covariate forms: the translog of (params, tokens), or log compute alone.
-FORMS: dict[str, tuple[str, ...]] = {"translog": COVARIATES, "flops": ("log_flops",)}
+#: Covariate forms: the translog of (params, tokens) as Sloth uses it (no squares), the full
+#: second-order translog (with the centred squares u² − 1 and v² − 1), or log compute alone.
+FORMS: dict[str, tuple[str, ...]] = {
+    "translog": COVARIATES,
+    "translog_sq": (*COVARIATES, "log_params_sq", "log_tokens_sq"),
+    "flops": ("log_flops",),
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class CovariateTransform:
             columns = [(u * self.log_params_sd + v * self.log_tokens_sd) / scale]
         else:
             columns = [u, v, u * v]
+            if self.form == "translog_sq":  # centred: u and v are standardised on the training rows
+                columns += [u**2 - 1.0, v**2 - 1.0]
         return xr.DataArray(
             np.column_stack(columns),
             dims=("model", "covariate"),
@@ -241,11 +248,13 @@ def clip_scores(scores: np.ndarray, n_items: np.ndarray) -> np.ndarray:
 
 
 def build_design(
-    data: ScoreTable, registry: BenchmarkRegistry | None = None, covariates: str = "translog"
+    data: ScoreTable, registry: BenchmarkRegistry | None = None, covariates: str = "translog_sq"
 ) -> Design:
     """Build the design from a fittable table (rows without tokens are dropped with a warning).
 
-    ``covariates``: ``"translog"`` (ln N, ln D, ln N·ln D) or ``"flops"`` (ln 6ND only).
+    ``covariates``: ``"translog_sq"`` (the default: ln N, ln D, ln N·ln D and the squares of the
+    standardised logs, centred), ``"translog"`` (Sloth's form, without the squares) or
+    ``"flops"`` (ln 6ND only).
     """
     if covariates not in FORMS:
         raise ValueError(f"covariates={covariates!r}: use one of {sorted(FORMS)}.")

@@ -287,7 +287,7 @@ class ModelConfig:
     anchors: tuple[str, ...] | None = None
     link: LinkName = "richards"
     priors: Priors = field(default_factory=Priors)
-    covariates: str = "translog"
+    covariates: str = "translog_sq"
     family_slopes: bool = False
     model_effects: bool = False
     benchmark_effects: bool = False

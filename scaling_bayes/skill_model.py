@@ -85,7 +85,8 @@ class LatentSkillModel:
     priors : :class:`~scaling_bayes.model.Priors` overrides.
     sampler : :class:`~scaling_bayes.inference.SamplerConfig`.
     registry : benchmark registry (floors, item counts); default the bundled one.
-    covariates : ``"translog"`` (default; ln N, ln D, ln N·ln D) or ``"flops"`` (ln 6ND).
+    covariates : ``"translog_sq"`` (default; ln N, ln D, ln N·ln D and the squared logs),
+        ``"translog"`` (Sloth's form, without the squares) or ``"flops"`` (ln 6ND).
     family_slopes : give each base family its own, partially pooled slope on ln params
         (see :mod:`scaling_bayes.model`; off by default: wider, better-covering intervals
         but worse point forecasts on Sloth's protocol, measured).
@@ -111,7 +112,7 @@ class LatentSkillModel:
         priors: Priors | None = None,
         sampler: SamplerConfig | None = None,
         registry: BenchmarkRegistry | None = None,
-        covariates: str = "translog",
+        covariates: str = "translog_sq",
         family_slopes: bool = False,
         model_effects: bool = False,
         benchmark_effects: bool = False,

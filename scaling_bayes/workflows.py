@@ -181,7 +181,7 @@ def _figure_jobs(
         "skills_scaling_curves",
         lambda: plots.plot_scaling_curves(model, curves, observed=observed, random_seed=random_seed),
     ))
-    if getattr(design.transform, "form", "translog") == "translog":  # type: ignore[union-attr]
+    if getattr(design.transform, "form", "translog") != "flops":  # type: ignore[union-attr]
         targets = ["average", *[f"skill:{s}" for s in model.posterior["skill"].values]]
         for target in targets:
             stem = "compute_optimal_" + target.replace("skill:", "skill_").replace(" ", "_")

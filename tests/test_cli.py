@@ -100,3 +100,22 @@ def test_prior_overrides_reach_the_model_and_bad_ones_are_named():
         parse_priors(["nu_sd=1"])
     with pytest.raises(SystemExit, match="'wide' is not a number"):
         parse_priors(["log_nu_sd=wide"])
+
+
+def test_structure_options_reach_the_model_with_the_library_defaults():
+    """``fit`` and ``evaluate`` build the model from one set of structure options, whose
+    defaults are ``ModelConfig``'s; each option given on the command line reaches it."""
+    from scaling_bayes.cli import _structure_kwargs
+    from scaling_bayes.model import ModelConfig
+    from scaling_bayes.skill_model import LatentSkillModel
+
+    default = ModelConfig()
+    for command in (["evaluate"], ["fit", "--out", "x"]):
+        config = LatentSkillModel(**_structure_kwargs(build_parser().parse_args(command))).config
+        assert config == default, command
+    args = build_parser().parse_args(["evaluate", "--covariates", "translog_sq", "--robust-families",
+                                      "--learned-floors"])
+    config = LatentSkillModel(**_structure_kwargs(args)).config
+    assert (config.covariates, config.robust_families, config.learned_floors) == ("translog_sq", True, True)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "--covariates", "cubic"])

@@ -1,6 +1,7 @@
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from scaling_bayes.data import load_dataset
 from scaling_bayes.design import COVARIATES, CovariateTransform, FamilyStructure, build_design
@@ -18,6 +19,22 @@ def test_transform_standardises_training_rows(sloth):
         x.sel(covariate="log_params_x_log_tokens"),
         x.sel(covariate="log_params") * x.sel(covariate="log_tokens"),
     )
+
+
+def test_squared_translog_adds_centred_squares_and_survives_a_round_trip(sloth):
+    """``translog_sq``: Sloth's three columns, then u² − 1 and v² − 1, which average 0 on the
+    training rows; a saved transform recomputes them for new models."""
+    t = CovariateTransform.fit(sloth.models, form="translog_sq")
+    x = t(sloth.models)
+    assert list(x["covariate"].values) == [*COVARIATES, "log_params_sq", "log_tokens_sq"]
+    u, v = x.sel(covariate="log_params"), x.sel(covariate="log_tokens")
+    np.testing.assert_allclose(x.sel(covariate="log_params_sq"), u**2 - 1.0)
+    np.testing.assert_allclose(x.sel(covariate="log_tokens_sq"), v**2 - 1.0)
+    np.testing.assert_allclose(x.sel(covariate=["log_params_sq", "log_tokens_sq"]).mean("model"), 0.0, atol=1e-12)
+    xr.testing.assert_equal(CovariateTransform.from_dict(t.to_dict())(sloth.models.iloc[:3]), x.isel(model=slice(0, 3)))
+    assert build_design(sloth, covariates="translog_sq").covariates.sizes["covariate"] == 5
+    with pytest.raises(ValueError, match="covariates='quadratic'"):
+        build_design(sloth, covariates="quadratic")
 
 
 def test_transform_round_trips_and_flags_extrapolation(sloth):
