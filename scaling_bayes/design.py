@@ -28,11 +28,13 @@ from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
 from scaling_bayes.data import ScoreTable
 
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
+#: The squared standardised logs of the full translog (centred: u² − 1, v² − 1).
+SQUARED_COVARIATES: tuple[str, ...] = ("log_params_sq", "log_tokens_sq")
 #: Covariate forms: the translog of (params, tokens) as Sloth uses it (no squares), the full
 #: second-order translog (with the centred squares u² − 1 and v² − 1), or log compute alone.
 FORMS: dict[str, tuple[str, ...]] = {
     "translog": COVARIATES,
-    "translog_sq": (*COVARIATES, "log_params_sq", "log_tokens_sq"),
+    "translog_sq": (*COVARIATES, *SQUARED_COVARIATES),
     "flops": ("log_flops",),
 }
 

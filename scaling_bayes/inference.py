@@ -371,7 +371,8 @@ def prior_posterior_conflict(posterior: xr.Dataset, priors: Mapping[str, tuple[f
         Posterior draws, dims (chain, draw, ...).
     priors : mapping
         ``{variable: (prior mean, prior sd)}``, e.g. :func:`scaling_bayes.model.normal_priors`;
-        variables absent from ``posterior`` are skipped.
+        each a number or a DataArray over some of the variable's dims (a prior sd per
+        covariate); variables absent from ``posterior`` are skipped.
     z_max : float
         ``conflict`` flags elements with ``|z| > z_max``.
 
@@ -388,12 +389,16 @@ def prior_posterior_conflict(posterior: xr.Dataset, priors: Mapping[str, tuple[f
             continue
         draws = posterior[name]
         stats = xr.Dataset({"posterior_mean": draws.mean(("chain", "draw")), "posterior_sd": draws.std(("chain", "draw"))})
+        # a prior mean or sd may vary along the variable's dims (a DataArray), or be one number
+        stats["prior_mean"] = xr.DataArray(mean).broadcast_like(stats["posterior_mean"])
+        stats["prior_sd"] = xr.DataArray(sd).broadcast_like(stats["posterior_mean"])
+        keys = ["posterior_mean", "posterior_sd", "prior_mean", "prior_sd"]
         if stats["posterior_mean"].ndim == 0:
-            table = pd.DataFrame({k: [float(v)] for k, v in stats.data_vars.items()}, index=pd.Index([""]))
+            table = pd.DataFrame({k: [float(stats[k])] for k in keys}, index=pd.Index([""]))
         else:
-            table = stats.to_dataframe()[["posterior_mean", "posterior_sd"]]
+            table = stats[keys].to_dataframe()[keys]
         labels = [", ".join(map(str, ix)) if isinstance(ix, tuple) else str(ix) for ix in table.index]
-        rows.append(table.reset_index(drop=True).assign(variable=name, element=labels, prior_mean=mean, prior_sd=sd))
+        rows.append(table.reset_index(drop=True).assign(variable=name, element=labels))
     out = pd.concat(rows, ignore_index=True)
     out["z"] = (out["posterior_mean"] - out["prior_mean"]) / out["prior_sd"]
     out["contraction"] = 1.0 - (out["posterior_sd"] / out["prior_sd"]) ** 2

@@ -219,8 +219,9 @@ class LatentSkillModel:
         """Posterior z-score and contraction of every Normal-prior parameter
         (:func:`~scaling_bayes.inference.prior_posterior_conflict`): where the data pull a
         parameter into its prior's tail."""
-        self._require_fit()
-        return prior_posterior_conflict(self.posterior, normal_priors(self.config.priors), z_max=z_max)
+        design, _ = self._require_fit()
+        priors = normal_priors(self.config.priors, design.covariates["covariate"].values)
+        return prior_posterior_conflict(self.posterior, priors, z_max=z_max)
 
     def loo(self) -> Any:
         """PSIS-LOO over the observed cells (ArviZ ``loo``); computes the pointwise

@@ -186,15 +186,24 @@ def test_prior_posterior_conflict_by_hand():
         {
             "log_nu": (("chain", "draw", "benchmark"), np.stack([draws(2.0, 0.45), draws(0.3, 0.6)], axis=-1)),
             "log_phi": (("chain", "draw"), draws(5.0, 0.1)),
+            "slopes": (("chain", "draw", "covariate", "skill"),
+                       np.stack([draws(1.0, 0.1), draws(-0.25, 0.1)], axis=-1)[..., None]),
         },
-        coords={"benchmark": ["MMLU", "GPQA"]},
+        coords={"benchmark": ["MMLU", "GPQA"], "covariate": ["log_params", "log_params_sq"], "skill": ["MMLU"]},
     )
-    table = prior_posterior_conflict(posterior, normal_priors(Priors(log_nu_sd=0.75)))
-    assert set(table["variable"]) == {"log_nu", "log_phi"}  # absent variables are skipped
+    priors = normal_priors(Priors(log_nu_sd=0.75, slope_sd=2.0, curvature_sd=0.5), ["log_params", "log_params_sq"])
+    table = prior_posterior_conflict(posterior, priors)
+    assert set(table["variable"]) == {"log_nu", "log_phi", "slopes"}  # absent variables are skipped
+    slopes = table[table["variable"] == "slopes"].set_index("element")
+    # each covariate's own prior sd: slope_sd on ln params, curvature_sd on its square
+    assert slopes["prior_sd"].to_dict() == {"log_params, MMLU": 2.0, "log_params_sq, MMLU": 0.5}
+    np.testing.assert_allclose(slopes.loc["log_params_sq, MMLU", "z"], -0.25 / 0.5)
+    np.testing.assert_allclose(slopes.loc["log_params, MMLU", "contraction"], 1 - (0.1 / 2.0) ** 2)
     row = table.set_index(["variable", "element"])
     np.testing.assert_allclose(row.loc[("log_nu", "MMLU"), "z"], 2.0 / 0.75)
     np.testing.assert_allclose(row.loc[("log_nu", "MMLU"), "contraction"], 1 - (0.45 / 0.75) ** 2)
     np.testing.assert_allclose(row.loc[("log_nu", "GPQA"), "z"], 0.3 / 0.75)
     np.testing.assert_allclose(row.loc[("log_phi", ""), "z"], 0.0, atol=1e-12)  # prior mean 5
-    assert row["conflict"].to_dict() == {("log_nu", "MMLU"): True, ("log_nu", "GPQA"): False, ("log_phi", ""): False}
+    assert row["conflict"].to_dict() == {("log_nu", "MMLU"): True, ("log_nu", "GPQA"): False, ("log_phi", ""): False,
+                                         ("slopes", "log_params, MMLU"): False, ("slopes", "log_params_sq, MMLU"): False}
     assert table.iloc[0]["element"] == "MMLU"  # largest |z| first
