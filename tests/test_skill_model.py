@@ -56,10 +56,16 @@ def test_prior_posterior_conflict_covers_every_normal_prior_parameter(fitted):
     table = fitted.prior_posterior_conflict()
     n_bench, n_skill = len(fitted.design.benchmarks), 2
     counts = table["variable"].value_counts().to_dict()
-    assert counts == {"slopes": 3 * n_skill, "skill_mean": n_skill, "instruct_offset": n_skill,
+    n_cov = fitted.design.covariates.sizes["covariate"]  # 5: the second-order translog
+    assert counts == {"slopes": n_cov * n_skill, "skill_mean": n_skill, "instruct_offset": n_skill,
                       "intercept_free": n_bench - n_skill, "log_nu": n_bench, "log_phi": n_bench}
     assert (table["prior_sd"] > 0).all() and table["z"].abs().is_monotonic_decreasing
     assert set(table.loc[table["variable"] == "log_nu", "element"]) == set(fitted.design.benchmarks)
+    slopes = table[table["variable"] == "slopes"]
+    squared = slopes["element"].str.contains("_sq,")  # each covariate carries its own prior sd
+    assert squared.sum() == 2 * n_skill
+    assert (slopes.loc[squared, "prior_sd"] == fitted.config.priors.curvature_sd).all()
+    assert (slopes.loc[~squared, "prior_sd"] == fitted.config.priors.slope_sd).all()
 
 
 def test_predict_covers_the_three_cases(fitted, requests):
