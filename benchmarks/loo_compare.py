@@ -84,9 +84,9 @@ def main() -> None:
                       random_seed=args.seed, progressbar=False)
         loos[spec] = model.loo()
         diags[spec] = model.diagnostics
-        scalars = [n for n, v in model.posterior.data_vars.items() if set(v.dims) == {"chain", "draw"}]
-        summary = "  ".join(f"{n} {float(model.posterior[n].mean()):.2f} ± {float(model.posterior[n].std()):.2f}"
-                            for n in scalars)
+        post = model.posterior  # a property that converts the tree each time: read it once
+        scalars = [n for n, v in post.data_vars.items() if set(v.dims) == {"chain", "draw"}]
+        summary = "  ".join(f"{n} {float(post[n].mean()):.2f} ± {float(post[n].std()):.2f}" for n in scalars)
         print(f"{spec}: elpd_loo {loos[spec].elpd:.1f}  {model.diagnostics}  "
               f"{model.diagnostics.fit_seconds:.0f} s  {summary}", flush=True)
     table = az.compare(loos)

@@ -144,7 +144,8 @@ def compute_optimal_split(
         raise ValueError(
             f"this model uses covariates={form!r}: its predictions depend on params and tokens only "
             "through their product (compute), so every split of a budget predicts the same. "
-            "Fit with covariates='translog' to ask for a compute-optimal split."
+            "Fit with covariates='translog_sq' (the default) or 'translog' to ask for a "
+            "compute-optimal split."
         )
     if n_grid < 3:
         raise ValueError(f"n_grid={n_grid}: use at least 3 grid points per budget.")

@@ -30,6 +30,8 @@ from scaling_bayes.data import ScoreTable
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
 #: The squared standardised logs of the full translog (centred: u² − 1, v² − 1).
 SQUARED_COVARIATES: tuple[str, ...] = ("log_params_sq", "log_tokens_sq")
+#: The covariate form a model uses unless told otherwise (see :mod:`scaling_bayes.model`).
+DEFAULT_COVARIATES = "translog_sq"
 #: Covariate forms: the translog of (params, tokens) as Sloth uses it (no squares), the full
 #: second-order translog (with the centred squares u² − 1 and v² − 1), or log compute alone.
 FORMS: dict[str, tuple[str, ...]] = {
@@ -250,7 +252,7 @@ def clip_scores(scores: np.ndarray, n_items: np.ndarray) -> np.ndarray:
 
 
 def build_design(
-    data: ScoreTable, registry: BenchmarkRegistry | None = None, covariates: str = "translog_sq"
+    data: ScoreTable, registry: BenchmarkRegistry | None = None, covariates: str = DEFAULT_COVARIATES
 ) -> Design:
     """Build the design from a fittable table (rows without tokens are dropped with a warning).
 

@@ -216,7 +216,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from scaling_bayes.design import SQUARED_COVARIATES, Design
+from scaling_bayes.design import DEFAULT_COVARIATES, SQUARED_COVARIATES, Design
 
 LinkName = Literal["logistic", "richards"]
 
@@ -319,7 +319,7 @@ class ModelConfig:
     anchors: tuple[str, ...] | None = None
     link: LinkName = "richards"
     priors: Priors = field(default_factory=Priors)
-    covariates: str = "translog_sq"
+    covariates: str = DEFAULT_COVARIATES
     family_slopes: bool = False
     model_effects: bool = False
     benchmark_effects: bool = False

@@ -27,7 +27,7 @@ import xarray as xr
 
 from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
 from scaling_bayes.data import ScoreTable, from_wide, validate_new_models
-from scaling_bayes.design import Design, build_design
+from scaling_bayes.design import DEFAULT_COVARIATES, Design, build_design
 from scaling_bayes.inference import (
     Diagnostics,
     SamplerConfig,
@@ -112,7 +112,7 @@ class LatentSkillModel:
         priors: Priors | None = None,
         sampler: SamplerConfig | None = None,
         registry: BenchmarkRegistry | None = None,
-        covariates: str = "translog_sq",
+        covariates: str = DEFAULT_COVARIATES,
         family_slopes: bool = False,
         model_effects: bool = False,
         benchmark_effects: bool = False,
