@@ -32,25 +32,40 @@ from scaling_bayes.cli import parse_priors
 RESULTS = Path(__file__).parent / "results"
 
 
-def parse_variant(spec: str) -> dict:
-    """``"k4-slopes-models-bench-floor-robust"`` → ``{"n_skills": 4, "family_slopes": True,
-    "model_effects": True, "benchmark_effects": True, "learned_floors": True,
-    "robust_families": True}``.
+# Each variant suffix and the LatentSkillModel keywords it sets.
+SUFFIXES: dict[str, dict] = {
+    "slopes": {"family_slopes": True},
+    "models": {"model_effects": True},
+    "bench": {"benchmark_effects": True},
+    "floor": {"learned_floors": True},
+    "robust": {"robust_families": True},
+    "sq": {"covariates": "translog_sq"},
+    "nosq": {"covariates": "translog"},
+}
 
-    Prior overrides follow an ``@``: ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds
-    ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``."""
+
+def parse_variant(spec: str) -> dict:
+    """``"k4-slopes-floor"`` → ``{"n_skills": 4, "family_slopes": True, "learned_floors": True}``.
+
+    Suffixes (any order, each at most once) are the keys of ``SUFFIXES``; keywords not
+    set keep the library's defaults.  Prior overrides follow an ``@``:
+    ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``."""
     structure, _, overrides = spec.partition("@")
-    m = re.fullmatch(r"k(\d+)(-slopes)?(-models)?(-bench)?(-floor)?(-robust)?(-sq|-nosq)?", structure)
-    if m is None:
+    head, *suffixes = structure.split("-")
+    m = re.fullmatch(r"k(\d+)", head)
+    unknown = [s for s in suffixes if s not in SUFFIXES]
+    if m is None or unknown or len(set(suffixes)) < len(suffixes):
+        what = f"unknown suffix {unknown[0]!r}" if unknown else "expected k<K> then distinct suffixes"
         raise SystemExit(
-            f"error: variant {spec!r}: use k<K>[-slopes][-models][-bench][-floor][-robust][-sq|-nosq][@prior=value,...], "
+            f"error: variant {spec!r}: {what}; use k<K>[-{'][-'.join(SUFFIXES)}][@prior=value,...], "
             "e.g. k4-slopes, k4-floor or k4@log_nu_sd=1.5"
         )
-    kwargs = {"n_skills": int(m.group(1)), "family_slopes": bool(m.group(2)),
-              "model_effects": bool(m.group(3)), "benchmark_effects": bool(m.group(4)),
-              "learned_floors": bool(m.group(5)), "robust_families": bool(m.group(6))}
-    if m.group(7):  # otherwise the library's default covariates
-        kwargs["covariates"] = "translog_sq" if m.group(7) == "-sq" else "translog"
+    kwargs: dict = {"n_skills": int(m.group(1))}
+    for suffix in suffixes:
+        clash = set(SUFFIXES[suffix]) & set(kwargs)
+        if clash:
+            raise SystemExit(f"error: variant {spec!r}: {suffix!r} sets {sorted(clash)} again")
+        kwargs.update(SUFFIXES[suffix])
     if overrides:
         kwargs["priors"] = parse_priors(overrides.split(","))
     return kwargs
