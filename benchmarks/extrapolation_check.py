@@ -6,7 +6,7 @@ Usage::
 
 Every variant family of the bundled data with at least ``--min-sizes`` distinct sizes loses
 its largest size (:func:`scaling_bayes.evaluation.holdout.largest_model_fold`); each variant
-(``k<K>[-slopes][-models]``, as in ``loo_compare.py``) is fitted once on the rest and
+(``k<K>`` plus suffixes, ``loo_compare.SUFFIXES``) is fitted once on the rest and
 forecasts the held-out models.  Prints and writes, per variant, pooled MAE of the posterior
 mean and of the median, 50/90% coverage, 90% width, CRPS and the fit's diagnostics, to
 ``benchmarks/results/extrapolation_check.csv`` (and the predictions beside it).

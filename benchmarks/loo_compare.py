@@ -4,11 +4,12 @@ Usage::
 
     python benchmarks/loo_compare.py --variants k4 k4-slopes [--benchmarks all12]
 
-A variant is ``k<K>`` optionally followed by ``-slopes`` (family-specific slopes on ln
-params), ``-models`` (per-model skill deviations), ``-bench`` (variant × benchmark
-deviations), ``-floor`` (learned lower asymptotes), ``-robust`` (multivariate-t family
-effects), ``-sq`` / ``-nosq`` (the translog with / without the squared logs, ``covariates="translog_sq"``
-/ ``"translog"``; the default since session 8 is with) and ``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
+A variant is ``k<K>`` followed by any of the suffixes in ``SUFFIXES`` (in any order):
+``-slopes`` (family-specific slopes on ln params), ``-models`` (per-model skill
+deviations), ``-bench`` (variant × benchmark deviations), ``-floor`` (learned lower
+asymptotes), ``-robust`` (multivariate-t family effects), ``-sq`` / ``-nosq`` (the translog
+with / without the squared logs; the default since session 8 is with), then optionally
+``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
 ``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
 
