@@ -19,6 +19,8 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
+# The benchmarks/results/ run of the current default model, which notebook 03 loads first.
+DEFAULT_RUN = "sloth_translog_sq"
 
 FAST_NOTE = (
     "> **Fast mode.** With the environment variable `SCALING_BAYES_FAST=1` (as when these "
@@ -223,7 +225,7 @@ def evaluation() -> list:
         new_code_cell(
             "root = Path.cwd().parent if Path.cwd().name == \"notebooks\" else Path.cwd()\n"
             "runs = sorted((root / \"benchmarks\" / \"results\").glob(\"**/predictions.csv\"),\n"
-            "              key=lambda p: (p.parent.name != \"sloth_default\", len(p.parts), str(p)))\n"
+            f"              key=lambda p: (p.parent.name != {DEFAULT_RUN!r}, len(p.parts), str(p)))\n"
             "if runs:\n"
             "    result = EvaluationResult.from_dir(runs[0].parent)\n"
             "    print(f\"loaded the evaluation run in {runs[0].parent.relative_to(root)}\")\n"
