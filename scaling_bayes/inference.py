@@ -283,9 +283,13 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
     post = idata["posterior"].to_dataset()
     if var_names is not None:
         post = post[var_names]
-    rhat = az.rhat(post)
-    ess_bulk = az.ess(post, method="bulk")
-    ess_tail = az.ess(post, method="tail")
+    with warnings.catch_warnings():
+        # entries constant by construction (anchor loadings and intercepts, the unit
+        # diagonal of correlation matrices) have no R-hat: NaN, dropped in _reduce below
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        rhat = az.rhat(post)
+        ess_bulk = az.ess(post, method="bulk")
+        ess_tail = az.ess(post, method="tail")
 
     def _reduce(ds: xr.Dataset, fn) -> float:
         vals = np.concatenate([np.ravel(v.values) for v in ds.data_vars.values()])

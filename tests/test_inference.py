@@ -39,6 +39,21 @@ def test_diagnose_flags_chains_in_different_modes_and_divergences():
     assert "R-hat" in text and "divergent" in text and "ESS" in text
 
 
+def test_diagnose_ignores_entries_constant_by_construction_without_warning():
+    """An anchor's fixed loading has no R-hat (zero variance): NaN, silently left out, so
+    the mixing of the other entries decides."""
+    tree = _tree([0.0, 0.0, 3.0, 3.0])
+    post = tree["posterior"].to_dataset()
+    post["anchor"] = xr.ones_like(post["x"])
+    tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": tree["sample_stats"].to_dataset()})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        d = diagnose(tree)
+    assert np.isfinite(d.max_rhat) and d.max_rhat > 1.5  # the chains of x still disagree
+
+
 def test_stuck_chain_is_reported():
     tree = _tree([0.0, 0.0, 0.0, 0.0])
     div = np.zeros((4, 1000), dtype=bool)
