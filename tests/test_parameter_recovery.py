@@ -27,10 +27,11 @@ CHECKED = ["slopes", "skill_mean", "alpha_family", "alpha_variant", "loadings_fr
 def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     """Pooled over several simulated worlds: one world's parameters are correlated (its
     variant effects, slopes and loadings move together), so a single world's coverage is
-    noisy.  Measured with the default model on this subset at the test's 2 × 250 draws, the
-    five worlds covered 0.72, 0.90, 0.90, 0.90, 0.97 of their 78 values (mean 0.88; max
-    R-hat 1.02-1.09); at 2 × 400 draws the first seven covered 0.64, 0.91, 0.90, 0.90, 0.96,
-    0.94, 0.90."""
+    noisy.  Measured with the default model on this subset at the test's 2 × 400 draws, the
+    first seven realistic worlds covered 0.64, 0.91, 0.90, 0.90, 0.96, 0.94, 0.90 of their 78
+    values (mean 0.87).  At 2 × 250 draws (0.72, 0.90, 0.90, 0.90, 0.97 here) one world's
+    R-hat was 1.06 on this machine and 1.25 in a clean-clone CI run: too short to pass the
+    per-world R-hat guard reliably, so the test keeps 400."""
     design = build_design(small_v2)
     config = ModelConfig(n_skills=2)
     with build_model(design, config):
@@ -53,7 +54,7 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
         sim = build_model(dataclasses.replace(design, y=y), config)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            idata = sample(sim, SamplerConfig(chains=2, draws=250, tune=400), random_seed=1,
+            idata = sample(sim, SamplerConfig(chains=2, draws=400, tune=600), random_seed=1,
                            progressbar=False, hold_fixed_in_init=SCALE_VARIABLES)
         assert diagnose(idata).max_rhat < 1.1, f"world {pick}"
         start = sum(map(len, inside))
@@ -67,6 +68,6 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     rate = inside.mean()
     # n ≈ 5 × 78 values.  Worlds vary (sd of one world's rate ≈ 0.1 above), so the mean of
     # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.87-0.88 and survives one world as
-    # poor as the worst seen (0.64 at 400 draws) among four typical ones (pooled ≈ 0.86).
+    # poor as the worst seen (0.64) among four typical ones (pooled ≈ 0.86).
     assert len(inside) > 5 * 60
     assert 0.78 <= rate <= 0.99, f"coverage {rate:.2f} of {len(inside)} true values; per world {per_world}"
