@@ -34,6 +34,7 @@ from scaling_bayes.inference import (
     diagnose,
     prior_posterior_conflict,
     sample,
+    sample_prior_predictive,
     warn_on_problems,
 )
 from scaling_bayes.model import (
@@ -166,8 +167,7 @@ class LatentSkillModel:
             dim carries ``model``, ``benchmark`` and ``floor`` coordinates.
         """
         design, config = self._design(data)
-        with build_model(design, config):
-            tree = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+        tree = sample_prior_predictive(build_model(design, config), draws=draws, random_seed=random_seed)
         cells = {
             "model": ("cell", np.asarray(design.data.models.index)[design.cell_model]),
             "benchmark": ("cell", np.asarray(design.benchmarks)[design.cell_benchmark]),

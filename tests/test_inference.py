@@ -89,16 +89,18 @@ with warnings.catch_warnings():
     fams = ["qwen2", "pythia", "falcon", "olmo", "yi-1.5", "gemma-2"]
     data = data.select(models=list(data.models.index[data.models["family"].isin(fams)]))
     m = LatentSkillModel(n_skills=2)
+    prior = m.prior_predictive(data, draws=100, random_seed=3)
     m.fit(data, chains=2, draws=40, tune=60, random_seed=7, progressbar=False)
-np.save(sys.argv[1], m.posterior["slopes"].values)
+np.save(sys.argv[1], np.concatenate([m.posterior["slopes"].values.ravel(),
+                                     prior["prior_predictive"]["score"].values.ravel()]))
 """
 
 
 @pytest.mark.slow
 def test_same_seed_same_posterior_on_cold_and_warm_compile_cache(tmp_path):
-    """Same seed, same posterior: two separate processes (two parallel chains each), the
-    first on a fresh PyTensor/numba cache (cold compile), the second on the cache it left,
-    must give identical draws.  With numba fastmath they did not (max |Δ| 0.82, measured), which is
+    """Same seed, same posterior and prior predictive: two separate processes (two parallel
+    chains each), the first on a fresh PyTensor/numba cache (cold compile), the second on the
+    cache it left, must give identical draws.  With numba fastmath they did not (max |Δ| 0.82, measured), which is
     why ``SamplerConfig.fastmath`` defaults to False."""
     import os
     import subprocess
