@@ -195,9 +195,9 @@ def _mode_start(
 def sample_prior_predictive(model: pm.Model, *, draws: int, random_seed: int) -> xr.DataTree:
     """``pm.sample_prior_predictive`` compiled without Numba's fastmath, like :func:`sample`.
 
-    With fastmath the forward sampler compiled on a cold cache and the one loaded from a
-    warm cache gave different draws for the same seed (measured: a simulated world of the
-    parameter-recovery test changed, and its refit's R-hat with it, 1.06 vs 1.25)."""
+    With fastmath, a long-used compile cache and a fresh one gave different draws for the
+    same seed (measured: the parameter-recovery test's simulated worlds changed, and one
+    refit's R-hat with them, 1.06 vs 1.25); with it off they agree."""
     with pytensor.config.change_flags(numba__fastmath=False), model:
         return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
 

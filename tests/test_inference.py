@@ -100,8 +100,11 @@ np.save(sys.argv[1], np.concatenate([m.posterior["slopes"].values.ravel(),
 def test_same_seed_same_posterior_on_cold_and_warm_compile_cache(tmp_path):
     """Same seed, same posterior and prior predictive: two separate processes (two parallel
     chains each), the first on a fresh PyTensor/numba cache (cold compile), the second on the
-    cache it left, must give identical draws.  With numba fastmath they did not (max |Δ| 0.82, measured), which is
-    why ``SamplerConfig.fastmath`` defaults to False."""
+    cache it left, must give identical draws.  With numba fastmath the posteriors did not
+    (max |Δ| 0.82, measured), which is why ``SamplerConfig.fastmath`` defaults to False.  The
+    prior predictive passes this check even with fastmath on; what it missed (a long-used
+    cache and a fresh one drew different prior-predictive worlds, session 9) is why
+    ``inference.sample_prior_predictive`` turns fastmath off as well."""
     import os
     import subprocess
     import sys

@@ -29,8 +29,8 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     noisy.  Measured with the default model on this subset at the test's 2 × 400 draws, the
     five worlds covered 0.69, 0.94, 0.92, 0.90, 0.97 of their 78 values (mean 0.88; max R-hat
     1.02-1.04).  The worlds are drawn with fastmath off
-    (:func:`~scaling_bayes.inference.sample_prior_predictive`): with it on, a cold and a warm
-    compile cache drew different worlds, and at 2 × 250 draws one refit's R-hat was 1.06 here
+    (:func:`~scaling_bayes.inference.sample_prior_predictive`): with it on, a long-used and a
+    fresh compile cache drew different worlds, and at 2 × 250 draws one refit's R-hat was 1.06 here
     but 1.25 in a clean-clone CI run."""
     design = build_design(small_v2)
     config = ModelConfig(n_skills=2)
