@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -46,8 +48,6 @@ def test_diagnose_ignores_entries_constant_by_construction_without_warning():
     post = tree["posterior"].to_dataset()
     post["anchor"] = xr.ones_like(post["x"])
     tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": tree["sample_stats"].to_dataset()})
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         d = diagnose(tree)
