@@ -15,6 +15,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal
 
 import arviz as az
@@ -58,11 +59,9 @@ class SamplerConfig:
     ``mass_matrix="full"`` asks PyMC for a dense mass matrix; on the bundled data it
     mixed worse than the diagonal default (R-hat 1.8 vs 1.2 at 2 × 300 draws).
 
-    ``fastmath=False`` (default) compiles the log density without Numba's fastmath.  With
-    fastmath, a freshly compiled function and the one PyTensor later loads from its cache
-    differ in the last bits, NUTS amplifies that, and the same seed gave a different
-    posterior on a cold cache than on a warm one (measured: max |Δ slopes| 0.82 over 2 × 30
-    draws; identical with fastmath off).  Reproducibility wins over the speed-up.
+    ``fastmath=False`` (default) compiles the log density without Numba's fastmath (see
+    :func:`reproducible_compilation`): with it, the same seed gave a different posterior on
+    a cold compile cache than on a warm one.  Reproducibility wins over the speed-up.
 
     ``stuck_retries`` (default 1): when a chain comes back *stuck* (at least
     :data:`STUCK_FRACTION` of its draws divergent: its step size collapsed during tuning),
@@ -192,14 +191,30 @@ def _mode_start(
     return {rv.name: best[rv.name] for rv in model.free_RVs}
 
 
-def sample_prior_predictive(model: pm.Model, *, draws: int, random_seed: int) -> xr.DataTree:
-    """``pm.sample_prior_predictive`` compiled without Numba's fastmath, like :func:`sample`.
+def reproducible_compilation(fastmath: bool = False) -> AbstractContextManager[Any]:
+    """The PyTensor compile settings every sampler call in this package runs under.
 
-    With fastmath, a long-used compile cache and a fresh one gave different draws for the
-    same seed (measured: the parameter-recovery test's simulated worlds changed, and one
-    refit's R-hat with them, 1.06 vs 1.25); with it off they agree."""
-    with pytensor.config.change_flags(numba__fastmath=False), model:
+    Numba's fastmath is off by default: with it, a freshly compiled function and the one
+    PyTensor later loads from its cache differed in the last bits, so the same seed gave
+    different draws (measured: NUTS posteriors, max |Δ slopes| 0.82 over 2 × 30 draws on a
+    cold vs a warm cache; prior-predictive worlds from a long-used vs a fresh cache, which
+    changed a parameter-recovery refit's R-hat from 1.06 to 1.25).  Used by
+    :func:`sample`, :func:`sample_prior_predictive` and :func:`compute_log_likelihood`."""
+    return pytensor.config.change_flags(numba__fastmath=fastmath)
+
+
+def sample_prior_predictive(model: pm.Model, *, draws: int, random_seed: int) -> xr.DataTree:
+    """``pm.sample_prior_predictive`` under :func:`reproducible_compilation`."""
+    with reproducible_compilation(), model:
         return pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+
+
+def compute_log_likelihood(model: pm.Model, idata: xr.DataTree) -> xr.DataTree:
+    """Add the pointwise ``log_likelihood`` group to ``idata`` (for PSIS-LOO), computed
+    under :func:`reproducible_compilation`; returns ``idata``."""
+    with reproducible_compilation(), model:
+        pm.compute_log_likelihood(idata, progressbar=False)
+    return idata
 
 
 def sample(
@@ -215,7 +230,7 @@ def sample(
     ``hold_fixed_in_init``: variables the initial optimisation must not move (the
     hierarchical scales, see :func:`_mode_start`).
     """
-    with pytensor.config.change_flags(numba__fastmath=config.fastmath):
+    with reproducible_compilation(config.fastmath):
         return resample_stuck(
             lambda seed: _sample(model, config, seed, progressbar, hold_fixed_in_init),
             random_seed,

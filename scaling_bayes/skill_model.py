@@ -31,6 +31,7 @@ from scaling_bayes.design import DEFAULT_COVARIATES, Design, build_design
 from scaling_bayes.inference import (
     Diagnostics,
     SamplerConfig,
+    compute_log_likelihood,
     diagnose,
     prior_posterior_conflict,
     sample,
@@ -228,9 +229,7 @@ class LatentSkillModel:
         log likelihood on first use."""
         design, idata = self._require_fit()
         if "log_likelihood" not in idata:
-            model = build_model(design, self.config)
-            with model:
-                pm.compute_log_likelihood(idata, progressbar=False)
+            compute_log_likelihood(build_model(design, self.config), idata)
         return az.loo(idata, var_name="score")
 
     # --------------------------------------------------------------- prediction

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy import stats
 
 from scaling_bayes import ConvergenceWarning, ExtrapolationWarning, LatentSkillModel
 from scaling_bayes.skill_model import NotFittedError
@@ -115,6 +116,22 @@ def test_per_model_deviations_leave_the_other_random_draws_unchanged(fitted, req
     b = with_posterior(tiny).predictive_draws(requests, random_seed=7)
     xr.testing.assert_allclose(a["mu"], b["mu"], atol=1e-6)
     np.testing.assert_allclose(a["score"], b["score"], atol=1e-6)
+
+
+def test_loo_log_likelihood_is_each_training_cells_beta_density(fitted):
+    """PSIS-LOO's pointwise log likelihood, draw by draw, is the Beta density of each observed
+    cell at the latent mean that prediction gives the same (training) model."""
+    loo = fitted.loo()
+    design = fitted.design
+    log_lik = fitted.idata["log_likelihood"]["score"]
+    assert log_lik.dims == ("chain", "draw", "cell")
+    names = np.asarray(design.data.models.index)
+    mu = fitted.predictive_draws(design.data, random_seed=0)["mu"].sel(model=names)
+    mu_cell = mu.values[:, :, design.cell_model, design.cell_benchmark]
+    phi = fitted.posterior["phi"].values[:, :, design.cell_benchmark]
+    expected = stats.beta.logpdf(design.y, mu_cell * phi, (1 - mu_cell) * phi)
+    np.testing.assert_allclose(log_lik.values, expected, rtol=1e-6, atol=1e-8)
+    assert np.isfinite(loo.elpd) and loo.n_data_points == len(design.y)
 
 
 def test_save_load_round_trip_predicts_identically(fitted, requests, tmp_path):
