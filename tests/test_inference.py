@@ -90,7 +90,7 @@ with warnings.catch_warnings():
     data = data.select(models=list(data.models.index[data.models["family"].isin(fams)]))
     m = LatentSkillModel(n_skills=2)
     prior = m.prior_predictive(data, draws=100, random_seed=3)
-    m.fit(data, chains=2, draws=40, tune=60, random_seed=7, progressbar=False)
+    m.fit(data, chains=2, draws=40, tune=60, mode_starts=1, random_seed=7, progressbar=False)
 np.save(sys.argv[1], np.concatenate([m.posterior["slopes"].values.ravel(),
                                      prior["prior_predictive"]["score"].values.ravel()]))
 """

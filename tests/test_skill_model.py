@@ -14,6 +14,10 @@ from scaling_bayes.skill_model import NotFittedError
 pytestmark = pytest.mark.slow
 
 FAST = dict(chains=2, draws=150, tune=300, progressbar=False)
+#: The opt-in terms' end-to-end tests check structure (dims, cases, reload), not convergence:
+#: fewer draws and one MAP start instead of four (each start compiles and optimises anew,
+#: ~2 s apiece on this subset, measured).
+OPT_IN_FIT = dict(chains=2, draws=60, tune=150, mode_starts=1, progressbar=False)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +174,7 @@ def test_model_effects_fit_predicts_the_three_cases_and_reloads(small_v2, reques
     model = LatentSkillModel(n_skills=2, model_effects=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(small_v2, random_seed=3, chains=2, draws=60, tune=150, progressbar=False)
+        model.fit(small_v2, random_seed=3, **OPT_IN_FIT)
     post = model.posterior
     assert post["model_sd"].dims == ("chain", "draw", "skill")
     assert post["alpha_variant_sd"].dims == ("chain", "draw", "variant", "skill")
@@ -191,7 +195,7 @@ def test_benchmark_effects_fit_predicts_the_three_cases_and_reloads(small_v2, re
     model = LatentSkillModel(n_skills=2, benchmark_effects=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(small_v2, random_seed=3, chains=2, draws=60, tune=150, progressbar=False)
+        model.fit(small_v2, random_seed=3, **OPT_IN_FIT)
     post = model.posterior
     assert post["variant_benchmark"].dims == ("chain", "draw", "variant", "benchmark")
     assert post["benchmark_effect_sd"].dims == ("chain", "draw", "benchmark")
@@ -217,7 +221,7 @@ def test_learned_floors_fit_predicts_above_them_and_reloads(small_v2, requests, 
     model = LatentSkillModel(n_skills=2, learned_floors=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(small_v2, random_seed=3, chains=2, draws=60, tune=150, progressbar=False)
+        model.fit(small_v2, random_seed=3, **OPT_IN_FIT)
     c = model.posterior["lower_asymptote"]
     assert c.dims == ("chain", "draw", "benchmark")
     assert (c >= model.design.floors).all()
