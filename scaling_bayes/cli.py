@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmarks", default=None,
                    help="benchmark set (all12, leaderboard_v1, leaderboard_v2) or a "
                    "comma-separated list (default: the dataset's own)")
-    p.add_argument("--n-skills", "-k", type=int, default=4, help="number of latent skills K (default 4, chosen by PSIS-LOO)")
+    p.add_argument("--n-skills", "-k", type=int, default=4, help="number of latent skills K (default 4: PSIS-LOO over K=2-4)")
     p.add_argument("--anchors", default=None,
                    help="comma-separated anchor benchmark per skill (default: automatic)")
     p.add_argument("--link", default="richards", choices=["richards", "logistic"])

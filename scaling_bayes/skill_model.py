@@ -79,9 +79,11 @@ class LatentSkillModel:
 
     Parameters
     ----------
-    n_skills : number of latent skills ``K`` (default 4: chosen by PSIS-LOO on the
-        bundled data, all 12 benchmarks: elpd_loo K=2 2844, K=3 3001, K=4 3078
-        (Δ vs K=3: 80 ± 14); see ``benchmarks/results/choose_k_all12.csv``).
+    n_skills : number of latent skills ``K`` (default 4: PSIS-LOO's choice over K=2-4 on the
+        bundled data, all 12 benchmarks; under the current default elpd_loo K=3 3020, K=4
+        3170, K=5 3230, but K=5's fit does not converge at that size (R-hat 1.18) and
+        forecast no better on the protocol; see ``benchmarks/results/choose_k_all12_sq05.csv``
+        and ``docs/findings.md``).
     anchors : one anchor benchmark per skill (default: :func:`~scaling_bayes.model.choose_anchors`).
     link : ``"richards"`` (asymmetric, default) or ``"logistic"``.
     priors : :class:`~scaling_bayes.model.Priors` overrides.
