@@ -103,8 +103,9 @@ def test_same_seed_same_posterior_on_cold_and_warm_compile_cache(tmp_path):
     cache it left, must give identical draws.  With numba fastmath the posteriors did not
     (max |Δ| 0.82, measured), which is why ``SamplerConfig.fastmath`` defaults to False.  The
     prior predictive passes this check even with fastmath on; what it missed (a long-used
-    cache and a fresh one drew different prior-predictive worlds, session 9) is why
-    ``inference.sample_prior_predictive`` turns fastmath off as well."""
+    cache and a fresh one drew different prior-predictive worlds, session 9) is why every
+    sampler call, prior predictive and LOO included, runs under
+    ``inference.reproducible_compilation``."""
     import os
     import subprocess
     import sys

@@ -68,7 +68,7 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     inside = np.concatenate(inside)
     rate = inside.mean()
     # n ≈ 5 × 78 values.  Worlds vary (sd of one world's rate ≈ 0.1 above), so the mean of
-    # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.88 and survives one world as
+    # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.87 and survives one world as
     # poor as the worst seen (0.64, in an earlier set of worlds) among four typical ones
     # (pooled ≈ 0.86).
     assert len(inside) > 5 * 60
