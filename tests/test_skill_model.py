@@ -122,12 +122,18 @@ def test_per_model_deviations_leave_the_other_random_draws_unchanged(fitted, req
     np.testing.assert_allclose(a["score"], b["score"], atol=1e-6)
 
 
-def test_loo_log_likelihood_is_each_training_cells_beta_density(fitted):
+def test_loo_log_likelihood_is_each_training_cells_beta_density(fitted, tmp_path):
     """PSIS-LOO's pointwise log likelihood, draw by draw, is the Beta density of each observed
-    cell at the latent mean that prediction gives the same (training) model."""
-    loo = fitted.loo()
-    design = fitted.design
-    log_lik = fitted.idata["log_likelihood"]["score"]
+    cell at the latent mean that prediction gives the same (training) model.
+
+    ``loo()`` caches the log likelihood in the fit's idata, so it runs on a reloaded copy and
+    leaves the module's shared ``fitted`` as the other tests expect it."""
+    fitted.save(tmp_path / "run")
+    reloaded = LatentSkillModel.load(tmp_path / "run")
+    loo = reloaded.loo()
+    assert "log_likelihood" in reloaded.idata and "log_likelihood" not in fitted.idata
+    design = reloaded.design
+    log_lik = reloaded.idata["log_likelihood"]["score"]
     assert log_lik.dims == ("chain", "draw", "cell")
     names = np.asarray(design.data.models.index)
     mu = fitted.predictive_draws(design.data, random_seed=0)["mu"].sel(model=names)
