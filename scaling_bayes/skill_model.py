@@ -81,9 +81,10 @@ class LatentSkillModel:
     ----------
     n_skills : number of latent skills ``K`` (default 4: PSIS-LOO's choice over K=2-4 on the
         bundled data, all 12 benchmarks; under the current default elpd_loo K=3 3020, K=4
-        3170, K=5 3230, but K=5's fit does not converge at that size (R-hat 1.18) and
-        forecast no better on the protocol; see ``benchmarks/results/choose_k_all12_sq05.csv``
-        and ``docs/findings.md``).
+        3170, K=5 3230, but K=5 mixes poorly even at 4 × 1500 draws (R-hat 1.05, ESS 110)
+        and forecast no better on the protocol's all12 settings (MAE 3.61 → 3.61 and
+        3.66 → 3.82 pp); see ``benchmarks/results/choose_k_all12_sq05*.csv``,
+        ``sloth_k5_all12_sq/`` and ``docs/findings.md``).
     anchors : one anchor benchmark per skill (default: :func:`~scaling_bayes.model.choose_anchors`).
     link : ``"richards"`` (asymmetric, default) or ``"logistic"``.
     priors : :class:`~scaling_bayes.model.Priors` overrides.
