@@ -40,8 +40,9 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import special, stats
 
-from scaling_bayes.design import FamilyStructure
+from scaling_bayes.design import FamilyStructure, clip_scores
 from scaling_bayes.model import link_mean, lower_asymptote
 
 CASES = ("known_variant", "new_variant", "new_family")
@@ -210,6 +211,43 @@ def score_draws(
     a, b = (mu * phi).transpose(*mu.dims), ((1 - mu) * phi).transpose(*mu.dims)
     score = xr.DataArray(rng.beta(a.values, b.values), dims=mu.dims, coords=mu.coords)
     return xr.Dataset({"mu": mu, "score": score})
+
+
+def as_score_array(observed: pd.DataFrame | xr.DataArray) -> xr.DataArray:
+    """Observed scores as a DataArray, dims (model, benchmark); a DataFrame is indexed by
+    model with one column per benchmark."""
+    if isinstance(observed, xr.DataArray):
+        return observed
+    return xr.DataArray(
+        observed.to_numpy(dtype=float),
+        dims=("model", "benchmark"),
+        coords={"model": observed.index.to_numpy(), "benchmark": observed.columns.to_numpy()},
+    )
+
+
+def log_predictive_density(
+    mu: xr.DataArray, phi: xr.DataArray, observed: pd.DataFrame | xr.DataArray, n_items: xr.DataArray
+) -> xr.DataArray:
+    """Log posterior-predictive density of observed scores, dims (model, benchmark).
+
+    ``log p(y | data) = log (1/S) Σ_s Beta(y; μ_s φ_s, (1 − μ_s) φ_s)`` over the S posterior
+    draws: the held-out counterpart of the pointwise log likelihood that PSIS-LOO uses, so
+    forecasters can be compared and stacked on the cells they forecast
+    (:mod:`scaling_bayes.evaluation.stacking`).  ``mu`` has dims (chain, draw, model,
+    benchmark), ``phi`` (chain, draw, benchmark), ``observed`` (model, benchmark, or a DataFrame
+    indexed by model; NaN where not observed, and NaN there in the result) and ``n_items`` (benchmark): the scores are
+    continuity-corrected as in the fit (:func:`~scaling_bayes.design.clip_scores`).
+    """
+    observed = as_score_array(observed).reindex(model=mu["model"].values, benchmark=mu["benchmark"].values)
+    n = n_items.reindex(benchmark=observed["benchmark"].values)
+    y = xr.apply_ufunc(clip_scores, observed, n)
+    a, b = mu * phi, (1.0 - mu) * phi
+    logpdf = xr.apply_ufunc(stats.beta.logpdf, y, a, b).stack(sample=SAMPLE_DIMS)
+    n_draws = logpdf.sizes["sample"]
+    lpd = xr.apply_ufunc(
+        special.logsumexp, logpdf, input_core_dims=[["sample"]], kwargs={"axis": -1}
+    ) - np.log(n_draws)
+    return lpd.where(observed.notnull()).transpose("model", "benchmark").rename("lpd")
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from scaling_bayes.prediction import (
     benchmark_deviations,
     family_cases,
     family_effects,
+    log_predictive_density,
     model_deviations,
     score_draws,
     summarize,
@@ -276,6 +277,20 @@ class LatentSkillModel:
         alpha = alpha + model_deviations(posterior, models, rng_model)
         deviation = benchmark_deviations(posterior, design.families, models, rng_bench)
         return score_draws(posterior, covariates, alpha, design.floors, rng_noise, deviation)
+
+    def log_predictive_density(
+        self, draws: xr.Dataset, observed: pd.DataFrame | xr.DataArray
+    ) -> xr.DataArray:
+        """Log posterior-predictive density of ``observed`` scores, dims (model, benchmark).
+
+        ``draws`` come from :meth:`predictive_draws` for the same models; ``observed`` has one
+        row per model and one column per benchmark (NaN: not observed).  See
+        :func:`~scaling_bayes.prediction.log_predictive_density`; its sum over held-out cells
+        is their elpd, which :func:`~scaling_bayes.evaluation.stacking.stacking_weights` uses.
+        """
+        design, _ = self._require_fit()
+        n_items = self.registry.n_items(design.benchmarks)
+        return log_predictive_density(draws["mu"], self.posterior["phi"], observed, n_items)
 
     def predict(
         self,

@@ -26,7 +26,7 @@ def _row(group, model, bench, observed, mean, half_widths=(0.01, 0.02, 0.03, 0.0
     row = {
         "benchmark_set": setting[0], "n_train_per_family": setting[1], "test_group": group, "model": model,
         "family2": group.split("+")[0], "case": case, "benchmark": bench, "observed": observed, "mean": mean, "median": mean,
-        "crps": crps,
+        "crps": crps, "lpd": np.log(2.0),
     }
     for p, h in zip((50, 80, 90, 95), half_widths):
         row[f"lower_{p}"], row[f"upper_{p}"] = mean - h, mean + h
@@ -62,6 +62,7 @@ def test_family_macro_vs_pooled(predictions):
     assert avg["mae_pooled"] == pytest.approx(0.16 / 8)
     assert x["crps_family_macro"] == pytest.approx(0.04)
     assert avg["crps_pooled"] == pytest.approx(0.11 / 8)
+    assert avg["log_score_pooled"] == pytest.approx(np.log(2.0))
     # the median's MAE is computed from the median column: move a1/X's median onto the truth
     shifted = predictions.copy()
     shifted.loc[(shifted["model"] == "a1") & (shifted["benchmark"] == "X"), "median"] = 0.50
@@ -93,7 +94,7 @@ def test_summarize_draws_matches_numpy():
     observed = pd.DataFrame({"Y": [0.1, 0.2, 0.3], "X": [0.4, 0.5, 0.6]}, index=["m1", "m2", "m3"])
     out = summarize_draws(draws, observed)
     assert list(out.columns) == [c for c in PREDICTION_COLUMNS if c not in
-                                 ("benchmark_set", "n_train_per_family", "test_group", "family2", "case")]
+                                 ("benchmark_set", "n_train_per_family", "test_group", "family2", "case", "lpd")]
     assert len(out) == 6
     row = out.set_index(["model", "benchmark"]).loc[("m2", "Y")]
     sample = values[:, :, 1, 1].ravel()

@@ -236,3 +236,27 @@ def test_benchmark_deviations_by_case_and_in_the_linear_predictor(posterior, fam
     assert keep.mean() > 0.5
     diff = (logit(shifted) - logit(plain) - u.transpose(*plain.dims)).values[keep]
     np.testing.assert_allclose(diff, 0.0, atol=1e-6)
+
+
+def test_log_predictive_density_is_the_log_mean_beta_density_over_draws():
+    """lpd = log (1/S) Σ_s Beta(y; μ_s φ_s, (1 − μ_s) φ_s), with the fit's continuity correction
+    (a score of 0 on a 100-item benchmark is read as 0.005), NaN where nothing was observed."""
+    from scipy import stats
+
+    from scaling_bayes.prediction import log_predictive_density
+
+    rng = np.random.default_rng(0)
+    mu = xr.DataArray(rng.uniform(0.05, 0.9, size=(2, 50, 2, 2)), dims=("chain", "draw", "model", "benchmark"),
+                      coords={"model": ["m1", "m2"], "benchmark": ["B1", "B2"]})
+    phi = xr.DataArray(rng.uniform(50, 300, size=(2, 50, 2)), dims=("chain", "draw", "benchmark"),
+                       coords={"benchmark": ["B1", "B2"]})
+    observed = pd.DataFrame({"B2": [0.0, np.nan], "B1": [0.4, 0.7]}, index=["m1", "m2"])
+    n_items = xr.DataArray([1000.0, 100.0], dims="benchmark", coords={"benchmark": ["B1", "B2"]})
+    lpd = log_predictive_density(mu, phi, observed, n_items)
+    assert lpd.dims == ("model", "benchmark")
+    for model, bench, y in [("m1", "B1", 0.4), ("m2", "B1", 0.7), ("m1", "B2", 0.005)]:
+        m = mu.sel(model=model, benchmark=bench).values.ravel()
+        p = phi.sel(benchmark=bench).values.ravel()
+        expected = np.log(np.mean(stats.beta.pdf(y, m * p, (1 - m) * p)))
+        assert float(lpd.sel(model=model, benchmark=bench)) == pytest.approx(expected, rel=1e-9)
+    assert np.isnan(float(lpd.sel(model="m2", benchmark="B2")))

@@ -144,6 +144,28 @@ def test_loo_log_likelihood_is_each_training_cells_beta_density(fitted, tmp_path
     assert np.isfinite(loo.elpd) and loo.n_data_points == len(design.y)
 
 
+def test_log_predictive_density_averages_the_beta_density_over_draws(fitted):
+    """The held-out log score used for stacking: log of the draw-averaged Beta density of each
+    observed cell (continuity-corrected as in the fit), NaN for missing cells; checked here on
+    the training cells, where the design holds the corrected scores."""
+    from scipy.special import logsumexp
+
+    design = fitted.design
+    draws = fitted.predictive_draws(design.data, random_seed=0, warn_extrapolation=False)
+    scores = design.data.scores.copy()
+    scores.iloc[0, 0] = np.nan
+    lpd = fitted.log_predictive_density(draws, scores)
+    assert lpd.dims == ("model", "benchmark") and np.isnan(lpd.values[0, 0])
+    names = np.asarray(design.data.models.index)
+    mu = draws["mu"].sel(model=names).values[:, :, design.cell_model, design.cell_benchmark]
+    phi = fitted.posterior["phi"].values[:, :, design.cell_benchmark]
+    logpdf = stats.beta.logpdf(design.y, mu * phi, (1 - mu) * phi).reshape(-1, len(design.y))
+    expected = logsumexp(logpdf, axis=0) - np.log(logpdf.shape[0])
+    got = lpd.sel(model=names).values[design.cell_model, design.cell_benchmark]
+    keep = ~((design.cell_model == 0) & (design.cell_benchmark == 0))
+    np.testing.assert_allclose(got[keep], expected[keep], rtol=1e-9)
+
+
 def test_save_load_round_trip_predicts_identically(fitted, requests, tmp_path):
     fitted.save(tmp_path / "run")
     loaded = LatentSkillModel.load(tmp_path / "run")

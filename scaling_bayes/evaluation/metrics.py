@@ -19,7 +19,7 @@ import scoringrules as sr
 import xarray as xr
 from scipy import stats
 
-from scaling_bayes.prediction import CASES
+from scaling_bayes.prediction import CASES, as_score_array
 
 from ._aggregate import AVERAGE, SETTING_KEYS, family_macro, family_macro_average
 from .protocol import SETTINGS, load_protocol
@@ -65,7 +65,9 @@ def _interval_columns(probs: Sequence[float]) -> list[str]:
     return [f"{side}_{_pct(p)}" for p in probs for side in ("lower", "upper")]
 
 
-#: Columns of a predictions table (with the default interval probabilities).
+#: Columns of a predictions table (with the default interval probabilities).  ``lpd`` is the
+#: log posterior-predictive density of the observed score, NaN for a forecaster that cannot
+#: give one (and in runs written before it was recorded).
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "benchmark_set",
     "n_train_per_family",
@@ -79,6 +81,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "median",
     *_interval_columns(DEFAULT_PROBS),
     "crps",
+    "lpd",
 )
 
 
@@ -135,13 +138,7 @@ def summarize_draws(
     if set(draws.dims) != expected:
         raise ValueError(f"draws must have dims {sorted(expected)}, got {draws.dims}")
     draws = draws.transpose(*SAMPLE_DIMS, "model", "benchmark")
-    if isinstance(observed, pd.DataFrame):
-        observed = xr.DataArray(
-            observed.to_numpy(dtype=float),
-            dims=("model", "benchmark"),
-            coords={"model": observed.index.to_numpy(), "benchmark": observed.columns.to_numpy()},
-        )
-    observed = observed.reindex(model=draws["model"].values, benchmark=draws["benchmark"].values)
+    observed = as_score_array(observed).reindex(model=draws["model"].values, benchmark=draws["benchmark"].values)
 
     out = xr.Dataset(
         {
@@ -193,6 +190,8 @@ def _with_derived(predictions: pd.DataFrame, probs: Sequence[float]) -> pd.DataF
         lo, hi = frame[f"lower_{_pct(p)}"], frame[f"upper_{_pct(p)}"]
         frame[f"coverage_{_pct(p)}"] = ((frame["observed"] >= lo) & (frame["observed"] <= hi)).astype(float)
         frame[f"width_{_pct(p)}"] = hi - lo
+    if "lpd" not in frame.columns:  # runs written before the runner recorded it
+        frame["lpd"] = np.nan
     return frame
 
 
@@ -220,6 +219,8 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
           our headline number stays the posterior mean, as the target is stated on it).
         - ``mae_pooled``: plain mean over all rows.
         - ``crps_family_macro``, ``crps_pooled``: the same for the CRPS.
+        - ``log_score_pooled``: mean log predictive density of the observed scores (the
+          ``lpd`` column; higher is better; NaN where the forecaster gave none).
         - ``coverage_XX``: fraction of rows whose observed score lies in the XX% interval
           (pooled over rows; on the Average row pooled over all benchmarks).
         - ``width_XX``: mean width of the XX% interval (pooled).
@@ -238,6 +239,7 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
     agg = {
         "mae_pooled": ("abs_error", "mean"),
         "crps_pooled": ("crps", "mean"),
+        "log_score_pooled": ("lpd", "mean"),
         **{f"coverage_{_pct(p)}": (f"coverage_{_pct(p)}", "mean") for p in probs},
         **{f"width_{_pct(p)}": (f"width_{_pct(p)}", "mean") for p in probs},
         "n_rows": ("model", "size"),
@@ -647,7 +649,7 @@ def metrics_markdown(
         ]
 
     header = [
-        "setting", "MAE family-macro", "MAE of the median, family-macro", "MAE pooled", "CRPS",
+        "setting", "MAE family-macro", "MAE of the median, family-macro", "MAE pooled", "CRPS", "log score",
         *[f"cov {_pct(p)}%" for p in probs], *[f"width {_pct(p)}%" for p in probs], "test models",
     ]
     rows = [
@@ -655,6 +657,7 @@ def metrics_markdown(
             f"{bset}, n={n}", _fmt(r["mae_family_macro"], digits=digits),
             _fmt(r.get("mae_median_family_macro", np.nan), digits=digits), _fmt(r["mae_pooled"], digits=digits),
             _fmt(r["crps_pooled"], digits=digits + 1),
+            _fmt(r.get("log_score_pooled", np.nan), scale=1.0, digits=2),
             *[_fmt(r[f"coverage_{_pct(p)}"], digits=0) for p in probs],
             *[_fmt(r[f"width_{_pct(p)}"], digits=digits) for p in probs],
             str(int(r["n_models"])),
@@ -665,7 +668,9 @@ def metrics_markdown(
         "## Calibration (pooled over test models and benchmarks)",
         "",
         "Coverage: % of observed scores inside the central posterior-predictive interval "
-        "(nominal level in the header). MAE, CRPS and widths in pp.",
+        "(nominal level in the header). MAE, CRPS and widths in pp; log score: mean log "
+        "posterior-predictive density of the observed scores (higher is better; – where the "
+        "forecaster gives no density).",
         "",
         _md_table(header, rows),
         "",

@@ -84,7 +84,14 @@ DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
 
 @runtime_checkable
 class Forecaster(Protocol):
-    """What :func:`run_protocol` needs from a model."""
+    """What :func:`run_protocol` needs from a model.
+
+    Optionally, ``log_predictive_density(draws, observed)`` (as
+    :meth:`~scaling_bayes.skill_model.LatentSkillModel.log_predictive_density`): the log
+    predictive density of the observed test scores, dims (model, benchmark), given the
+    ``predictive_draws`` output; it fills the predictions' ``lpd`` column, which stacking
+    (:mod:`~scaling_bayes.evaluation.stacking`) needs.
+    """
 
     def fit(self, data: ScoreTable, *, random_seed: int, **sample_kwargs: Any) -> Any:
         """Fit on a :class:`~scaling_bayes.data.ScoreTable`."""
@@ -195,7 +202,8 @@ def evaluate_fold(
     sample_kwargs: Mapping[str, Any] | None = None,
     random_seed: int = 0,
     probs: Sequence[float] = DEFAULT_PROBS,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+    return_draws: bool = False,
+) -> tuple[pd.DataFrame, dict[str, Any]] | tuple[pd.DataFrame, dict[str, Any], xr.DataArray]:
     """Fit, forecast and summarise one fold (runs on a Dask worker).
 
     Parameters
@@ -211,14 +219,22 @@ def evaluate_fold(
         Base seed; the fold's fit/predict seeds derive from it and the fold's slug.
     probs : sequence of float
         Interval probabilities.
+    return_draws : bool
+        Also return the test cells' predictive draws (for mixing forecasters afterwards,
+        :mod:`~scaling_bayes.evaluation.stacking`).
 
     Returns
     -------
     rows : DataFrame
         One row per (test model, benchmark), columns of
-        :data:`~scaling_bayes.evaluation.metrics.PREDICTION_COLUMNS`.
+        :data:`~scaling_bayes.evaluation.metrics.PREDICTION_COLUMNS`; ``lpd``, the log
+        predictive density of the observed score, comes from the forecaster's
+        ``log_predictive_density(draws, observed)`` where it has one (NaN otherwise).
     diagnostics : dict
         JSON-serialisable fold diagnostics (sampler diagnostics, timings, sizes, seeds).
+    draws : xr.DataArray
+        Only with ``return_draws``: predictive draws of the test scores, float32, dims
+        (chain, draw, model, benchmark).
     """
     fit_seed, predict_seed = _fold_seeds(random_seed, fold)
     train, test_models, test_scores = fold_split(fold, data)
@@ -233,6 +249,10 @@ def evaluate_fold(
     predict_seconds = time.perf_counter() - start
 
     rows = summarize_draws(draws, test_scores, probs)
+    rows["lpd"] = np.nan
+    if hasattr(forecaster, "log_predictive_density"):
+        lpd = forecaster.log_predictive_density(raw, test_scores).to_series()
+        rows["lpd"] = pd.MultiIndex.from_frame(rows[["model", "benchmark"]]).map(lpd)
     rows.insert(0, "benchmark_set", fold.benchmark_set)
     rows.insert(1, "n_train_per_family", fold.n_train_per_family)
     rows.insert(2, "test_group", fold.group_label)
@@ -259,6 +279,8 @@ def evaluate_fold(
         host=socket.gethostname(),
         pid=os.getpid(),
     )
+    if return_draws:
+        return rows, _jsonable(diagnostics), draws.astype(np.float32).rename("score")
     return rows, _jsonable(diagnostics)
 
 
@@ -290,6 +312,11 @@ def _fold_paths(fold_dir: Path, fold: Fold) -> tuple[Path, Path]:
     return fold_dir / f"{fold.slug}.csv", fold_dir / f"{fold.slug}.json"
 
 
+def fold_draws_path(fold_dir: Path, fold: Fold) -> Path:
+    """Where a fold's predictive draws of its test scores are cached (netCDF)."""
+    return fold_dir / f"{fold.slug}.nc"
+
+
 def _run_config(factory: Callable[[], Any], sample_kwargs: Mapping[str, Any], random_seed: int) -> dict[str, Any]:
     return _jsonable({"factory": repr(factory), "sample_kwargs": dict(sample_kwargs), "random_seed": random_seed})
 
@@ -317,9 +344,18 @@ def _load_cached(fold_dir: Path, fold: Fold, config: dict[str, Any]) -> tuple[pd
     return rows, record
 
 
-def _write_fold(fold_dir: Path, fold: Fold, rows: pd.DataFrame, diagnostics: dict[str, Any], config: dict) -> None:
+def _write_fold(
+    fold_dir: Path, fold: Fold, rows: pd.DataFrame, diagnostics: dict[str, Any], config: dict,
+    draws: xr.DataArray | None = None,
+) -> None:
     csv_path, json_path = _fold_paths(fold_dir, fold)
     _atomic_write_csv(csv_path, rows)
+    if draws is not None:
+        path = fold_draws_path(fold_dir, fold)
+        tmp = path.with_name(f".{path.name}.tmp")
+        encoding = {"score": {"zlib": True, "complevel": 4}}
+        draws.to_dataset().to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        os.replace(tmp, path)
     record = {
         "fold": {
             "benchmark_set": fold.benchmark_set,
@@ -588,7 +624,8 @@ def run_protocol(
     settings : sequence of (benchmark_set, n_train_per_family)
         Settings to run (default: all six of :data:`SETTINGS`).
     out_dir : path
-        Output directory: ``folds/<setting>__<group>.csv|.json`` (cache), ``predictions.csv``,
+        Output directory: ``folds/<setting>__<group>.csv|.json`` (cache; ``.nc`` beside them
+        holds the fold's predictive draws of its test scores), ``predictions.csv``,
         ``metrics.csv``, ``comparison.csv``, ``win_rates.csv``, ``diagnostics.csv``,
         ``summary.md``.
     data : ScoreTable, optional
@@ -652,7 +689,8 @@ def run_protocol(
 
     failures: list[tuple[Fold, BaseException]] = []
     if todo:
-        submit_kwargs = {"sample_kwargs": sample_kwargs, "random_seed": random_seed, "probs": tuple(probs)}
+        submit_kwargs = {"sample_kwargs": sample_kwargs, "random_seed": random_seed, "probs": tuple(probs),
+                         "return_draws": True}
         if scheduler == "sync":
             stream = _iterate_sync(todo, submit_kwargs, data, factory)
         else:
@@ -664,8 +702,8 @@ def run_protocol(
                     logger.error("fold %s failed: %r", fold.slug, outcome)
                     failures.append((fold, outcome))
                 else:
-                    rows, diagnostics = outcome
-                    _write_fold(fold_dir, fold, rows, diagnostics, config)
+                    rows, diagnostics, draws = outcome
+                    _write_fold(fold_dir, fold, rows, diagnostics, config, draws)
                     results[fold.slug] = (rows, {"diagnostics": diagnostics})
                 bar.set_postfix_str(fold.slug, refresh=False)
                 bar.update()

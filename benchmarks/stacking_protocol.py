@@ -1,0 +1,74 @@
+"""Sloth's protocol for a stack of forecasters: the latent-skill model and the FLOPs baseline.
+
+Usage::
+
+    python benchmarks/stacking_protocol.py [--settings leaderboard_v2:1 all12:1 ...]
+        [--chains 2 --draws 300 --tune 500] [--out benchmarks/results/sloth_stacked]
+
+For each setting in turn, every component is run on the protocol's folds
+(:func:`scaling_bayes.evaluation.run_protocol`, one Dask worker; the folds' predictive draws
+are cached beside their predictions under ``OUT/components/<name>/folds``), and then the
+components are stacked across folds (:func:`scaling_bayes.evaluation.stacking.cross_fold_stacking`):
+each test group's mixture weights are learned only from the other test groups of its setting.
+Writes the stacked run (``predictions.csv``, ``metrics.csv``, ``summary.md``, …, and
+``stacking_weights.csv``) to ``OUT`` and each component's run to ``OUT/components/<name>``.
+Folds are cached, so an interrupted run resumes; settings are run in the order given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from functools import partial
+from pathlib import Path
+
+from scaling_bayes import LatentSkillModel
+from scaling_bayes.baselines import FlopsLawBaseline
+from scaling_bayes.evaluation import SETTINGS, run_protocol
+from scaling_bayes.evaluation.stacking import stack_runs
+
+RESULTS = Path(__file__).parent / "results"
+#: The stacked forecasters, by name: the default latent-skill model and the Bayesian FLOPs law.
+COMPONENTS = {"latent": partial(LatentSkillModel), "flops": partial(FlopsLawBaseline)}
+#: Settings in the order they are run: those where the latent-skill model trails Sloth first.
+ORDER = [("leaderboard_v2", 1), ("all12", 1), ("leaderboard_v2", 2), ("all12", 2),
+         ("leaderboard_v1", 2), ("leaderboard_v1", 1)]
+
+
+def parse_setting(text: str) -> tuple[str, int]:
+    name, _, n = text.partition(":")
+    setting = (name, int(n or 1))
+    if setting not in SETTINGS:
+        raise argparse.ArgumentTypeError(f"{text!r}: use one of {[f'{s}:{k}' for s, k in SETTINGS]}")
+    return setting
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--settings", nargs="+", type=parse_setting, default=ORDER)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--draws", type=int, default=300)
+    p.add_argument("--tune", type=int, default=500)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--out", type=Path, default=RESULTS / "sloth_stacked")
+    args = p.parse_args()
+    sample_kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
+    done: list[tuple[str, int]] = []
+    for setting in args.settings:
+        for name, factory in COMPONENTS.items():
+            print(f"== {setting[0]} n={setting[1]}: {name}", flush=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                run_protocol(factory, settings=[setting], out_dir=args.out / "components" / name,
+                             n_workers=args.workers, sample_kwargs=sample_kwargs)
+        done.append(setting)
+        runs = {}
+        for name, factory in COMPONENTS.items():  # every finished setting, from the fold caches
+            runs[name] = run_protocol(factory, settings=done, out_dir=args.out / "components" / name,
+                                      sample_kwargs=sample_kwargs, progress=False).out_dir
+        result = stack_runs(runs, args.out)
+        print(result.summary_markdown().split("## Calibration")[0], flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Stacking forecasters across leave-family-out folds.
+
+Stacking of predictive distributions (Yao, Vehtari, Simpson & Gelman 2018, *Bayesian
+Analysis* 13(3)) chooses the weights ``w`` of a mixture ``Σ_k w_k p_k`` of forecasters on the
+simplex that maximise the log score of held-out data, ``Σ_i log Σ_k w_k p_k(y_i)``, where
+``p_k(y_i)`` is forecaster ``k``'s posterior-predictive density of held-out cell ``i``.
+ArviZ's :func:`arviz.compare` (``method="stacking"``) solves it; here it is fed the
+held-out log densities of the protocol's test cells (the ``lpd`` column that
+:func:`~scaling_bayes.evaluation.runner.evaluate_fold` writes) instead of PSIS-LOO's
+in-sample approximation, which measures fit, not extrapolation to a family's larger models.
+
+As with :func:`~scaling_bayes.evaluation.calibration.cross_fold_conformal`, a test group's
+weights are learned *only from the other test groups of its setting*: each of them was
+forecast by a fit that had not seen it, and none involves the group's own scores.  The
+group's forecast is then the mixture of its components' predictive draws
+(:func:`mix_draws`), summarised like any other forecaster's, so the stacked run is scored on
+exactly the rows, metrics and Sloth comparison of its components.
+
+>>> result = stack_runs({"latent": "runs/latent", "flops": "runs/flops"}, "runs/stacked")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.utils import ELPDDataLOOKFold
+from scipy import special
+
+from ._aggregate import SETTING_KEYS
+from .metrics import DEFAULT_PROBS, interval_probs, summarize_draws
+
+__all__ = ["cross_fold_stacking", "load_fold_draws", "mix_draws", "stack_runs", "stacking_weights"]
+
+#: Columns that identify a prediction row across runs.
+ROW_KEYS: tuple[str, ...] = (*SETTING_KEYS, "test_group", "model", "benchmark")
+#: Columns a stacked row copies from its first component's row.
+_SHARED_COLUMNS: tuple[str, ...] = ("family2", "case")
+
+
+def stacking_weights(lpd: pd.DataFrame) -> pd.Series:
+    """Stacking weights from held-out log predictive densities.
+
+    Parameters
+    ----------
+    lpd : DataFrame
+        One row per held-out cell, one column per forecaster: ``log p_k(y_i)``.
+
+    Returns
+    -------
+    Series
+        One weight per forecaster (indexed like ``lpd.columns``), non-negative, summing to 1.
+
+    Raises
+    ------
+    ValueError
+        If a column has missing or non-finite values, or there are fewer than two forecasters.
+    """
+    if lpd.shape[1] < 2:
+        raise ValueError(f"stacking needs at least two forecasters; got columns {list(lpd.columns)}")
+    values = lpd.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        column = lpd.columns[bad.any(axis=0)][0]
+        raise ValueError(
+            f"log predictive density column {column!r} has {int(bad[:, list(lpd.columns).index(column)].sum())} "
+            "missing or non-finite values; drop the cells without an observed score first."
+        )
+    n = len(lpd)
+    elpds = {
+        str(name): ELPDDataLOOKFold(
+            elpd=float(col.sum()), se=float(np.sqrt(n) * col.std()), p=0.0, n_samples=1, n_data_points=n,
+            scale="log", warning=False, good_k=None, n_folds=n,
+            elpd_i=xr.DataArray(col.to_numpy(dtype=float), dims="cell"),
+        )
+        for name, col in lpd.items()
+    }
+    table = az.compare(elpds, method="stacking", round_to="none")
+    weights = table["weight"].reindex([str(c) for c in lpd.columns]).to_numpy(dtype=float)
+    weights = np.clip(weights, 0.0, None)
+    return pd.Series(weights / weights.sum(), index=lpd.columns, name="weight")
+
+
+def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -> xr.DataArray:
+    """Draws from the mixture ``Σ_k w_k p_k`` of several forecasters' predictive draws.
+
+    Every chain keeps its length ``D``: forecaster ``k`` contributes ``n_k`` of its own
+    chain's draws, ``n_k`` the largest-remainder rounding of ``w_k D``, taken evenly spaced
+    along the chain (deterministic: no random numbers).  A forecaster with weight 0
+    contributes nothing.
+
+    Parameters
+    ----------
+    draws : mapping of name to DataArray
+        Dims (chain, draw, model, benchmark), the same sizes and coordinates for every name.
+    weights : mapping of name to float
+        Non-negative mixture weights over the same names, summing to 1.
+
+    Returns
+    -------
+    DataArray
+        Dims (chain, draw, model, benchmark); ``draw`` renumbered from 0.
+    """
+    names = list(draws)
+    if set(weights) != set(names):
+        raise ValueError(f"weights name {sorted(weights)} but the draws come from {sorted(names)}")
+    w = np.array([weights[n] for n in names], dtype=float)
+    if (w < 0).any() or not np.isclose(w.sum(), 1.0):
+        raise ValueError(f"weights {dict(zip(names, w))} must be non-negative and sum to 1")
+    first = draws[names[0]].transpose("chain", "draw", "model", "benchmark")
+    n_draws = first.sizes["draw"]
+    for name in names[1:]:
+        other = draws[name]
+        if dict(other.sizes) != dict(first.sizes):
+            raise ValueError(f"draws of {name!r} have sizes {dict(other.sizes)}, {names[0]!r} {dict(first.sizes)}")
+    exact = w * n_draws
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n_draws - counts.sum()]] += 1
+    pieces = []
+    for name, count in zip(names, counts):
+        if count == 0:
+            continue
+        take = np.unique(np.linspace(0, n_draws - 1, count).round().astype(int))
+        piece = draws[name].transpose(*first.dims).isel(draw=take)
+        pieces.append(piece.reindex_like(first.isel(draw=0, drop=True)).drop_vars("draw", errors="ignore"))
+    mixed = xr.concat(pieces, dim="draw")
+    return mixed.assign_coords(draw=np.arange(mixed.sizes["draw"]))
+
+
+def load_fold_draws(run_dir: str | os.PathLike[str]) -> dict[tuple[str, int, str], xr.DataArray]:
+    """The cached predictive draws of every fold of a protocol run.
+
+    Returns
+    -------
+    dict
+        ``{(benchmark_set, n_train_per_family, test_group): draws}``, draws with dims
+        (chain, draw, model, benchmark), for every fold under ``run_dir/folds`` whose draws
+        were cached (runs written before draws were cached have none).
+    """
+    out = {}
+    for record_path in sorted(Path(run_dir, "folds").glob("*.json")):
+        draws_path = record_path.with_suffix(".nc")
+        if not draws_path.is_file():
+            continue
+        fold = json.loads(record_path.read_text(encoding="utf-8"))["fold"]
+        key = (fold["benchmark_set"], int(fold["n_train_per_family"]), fold["test_group"])
+        with xr.open_dataset(draws_path, engine="h5netcdf") as ds:
+            out[key] = ds["score"].load()
+    return out
+
+
+def _aligned(predictions: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per cell, every run's ``lpd`` as column ``lpd_<name>``; checks the rows agree."""
+    names = list(predictions)
+    keys = list(ROW_KEYS)
+    base = predictions[names[0]][[*keys, "observed", *_SHARED_COLUMNS]].set_index(keys)
+    cells = set(base.index)
+    for name in names:
+        frame = predictions[name]
+        if "lpd" not in frame.columns or frame.loc[frame["observed"].notna(), "lpd"].isna().all():
+            raise ValueError(
+                f"run {name!r} has no log predictive densities (column 'lpd'): rerun it with this "
+                "version of the package, whose runner writes them."
+            )
+        rows = set(frame.set_index(keys).index)
+        if rows != cells:
+            extra = sorted(rows ^ cells)[:3]
+            raise ValueError(f"run {name!r} covers other rows than {names[0]!r} (e.g. {extra}); stack runs of the same settings")
+        base[f"lpd_{name}"] = frame.set_index(keys)["lpd"]
+    return base.reset_index()
+
+
+def cross_fold_stacking(
+    predictions: Mapping[str, pd.DataFrame],
+    draws: Mapping[str, Mapping[tuple[str, int, str], xr.DataArray]],
+    probs: Sequence[float] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stack several protocol runs, each test group with weights from the other groups.
+
+    Parameters
+    ----------
+    predictions : mapping of name to DataFrame
+        Each run's predictions table (with the ``lpd`` column), over the same rows.
+    draws : mapping of name to mapping
+        Each run's fold draws (:func:`load_fold_draws`).
+    probs : sequence of float, optional
+        Interval probabilities (default: those of the first run's table).
+
+    Returns
+    -------
+    predictions : DataFrame
+        The stacked forecasts, one row per cell with the usual prediction columns, ``lpd``
+        (the mixture's log predictive density, ``log Σ_k w_k p_k(y)``) and ``weight_<name>``.
+    weights : DataFrame
+        One row per (setting, test group): the weights and the number of calibration cells.
+
+    Raises
+    ------
+    ValueError
+        If a setting has a single test group, or a run lacks draws or densities for a fold.
+    """
+    names = list(predictions)
+    first = predictions[names[0]]
+    probs = interval_probs(first) if probs is None else tuple(probs)
+    cells = _aligned(predictions)
+    lpd_cols = [f"lpd_{n}" for n in names]
+    rows, weight_rows = [], []
+    for setting, frame in cells.groupby(list(SETTING_KEYS), sort=False):
+        groups = frame["test_group"].unique()
+        if len(groups) < 2:
+            raise ValueError(f"setting {setting} has only test group {groups[0]!r}; stacking across folds needs two")
+        for group in groups:
+            calib = frame[(frame["test_group"] != group) & frame["observed"].notna()]
+            w = stacking_weights(calib[lpd_cols].set_axis(names, axis=1))
+            key = (*setting, group)
+            missing = [n for n in names if key not in draws[n]]
+            if missing:
+                raise ValueError(f"no cached draws for fold {key} in run(s) {missing}; rerun them to cache draws")
+            mixed = mix_draws({n: draws[n][key] for n in names}, w.to_dict())
+            target = frame[frame["test_group"] == group]
+            observed = target.pivot(index="model", columns="benchmark", values="observed")
+            summary = summarize_draws(mixed, observed, probs)
+            summary = summary.merge(target.drop(columns=["observed"]), on=["model", "benchmark"], how="right")
+            summary["lpd"] = special.logsumexp(summary[lpd_cols].to_numpy(float), b=w.to_numpy(), axis=1)
+            for n in names:
+                summary[f"weight_{n}"] = w[n]
+            rows.append(summary.drop(columns=lpd_cols))
+            weight_rows.append({**dict(zip(SETTING_KEYS, setting)), "test_group": group,
+                                **{f"weight_{n}": w[n] for n in names}, "n_calibration": len(calib)})
+    stacked = pd.concat(rows, ignore_index=True)
+    order = [c for c in first.columns if c in stacked.columns]
+    stacked = stacked[order + [c for c in stacked.columns if c not in order]]
+    return stacked, pd.DataFrame(weight_rows)
+
+
+def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.PathLike[str]):
+    """Stack protocol runs written by :func:`~scaling_bayes.evaluation.run_protocol` and save
+    the stacked run (every table of an :class:`~scaling_bayes.evaluation.EvaluationResult`,
+    plus ``stacking_weights.csv``) to ``out_dir``.
+
+    Parameters
+    ----------
+    runs : mapping of name to directory
+        Runs over the same settings, written by a runner that caches fold draws.
+    out_dir : path
+        Where the stacked run goes.
+
+    Returns
+    -------
+    EvaluationResult
+    """
+    from .runner import EvaluationResult, _atomic_write_csv, _read_csv
+
+    predictions = {name: _read_csv(Path(path) / EvaluationResult.FILES["predictions"]) for name, path in runs.items()}
+    draws = {name: load_fold_draws(path) for name, path in runs.items()}
+    stacked, weights = cross_fold_stacking(predictions, draws, DEFAULT_PROBS)
+    result = EvaluationResult.from_predictions(stacked, out_dir=out_dir)
+    result.save(out_dir)
+    _atomic_write_csv(Path(out_dir) / "stacking_weights.csv", weights)
+    return result

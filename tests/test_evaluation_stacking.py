@@ -1,0 +1,159 @@
+"""Stacking forecasters across folds: weights, mixture draws, cross-fold bookkeeping, end to end."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from scaling_bayes.evaluation import run_protocol, sloth_folds
+from scaling_bayes.evaluation.stacking import (
+    cross_fold_stacking,
+    load_fold_draws,
+    mix_draws,
+    stack_runs,
+    stacking_weights,
+)
+from test_evaluation_runner import ClimatologyForecaster
+
+
+def test_stacking_weights_recover_a_mixtures_proportion():
+    """Data from 0.3 N(−2, 0.5) + 0.7 N(2, 0.5), forecasters the two components: the stacking
+    weights are the maximum-likelihood mixing proportion, whose sd at n = 4000 is
+    √(0.21 / 4000) ≈ 0.007 (the components barely overlap); tolerance 0.03 ≈ 4 sd."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = np.where(rng.uniform(size=n) < 0.3, rng.normal(-2, 0.5, n), rng.normal(2, 0.5, n))
+    lpd = pd.DataFrame({"low": stats.norm.logpdf(y, -2, 0.5), "high": stats.norm.logpdf(y, 2, 0.5)})
+    w = stacking_weights(lpd)
+    assert list(w.index) == ["low", "high"] and w.sum() == pytest.approx(1.0)
+    assert w["low"] == pytest.approx(0.3, abs=0.03)
+    # a forecaster that is worse everywhere gets (almost) no weight
+    lpd["wide"] = stats.norm.logpdf(y, 0, 10)
+    assert stacking_weights(lpd)["wide"] < 0.02
+
+
+def test_stacking_weights_reject_missing_densities():
+    lpd = pd.DataFrame({"a": [0.1, np.nan], "b": [0.2, 0.3]})
+    with pytest.raises(ValueError, match="'a' has 1 missing"):
+        stacking_weights(lpd)
+    with pytest.raises(ValueError, match="at least two forecasters"):
+        stacking_weights(lpd[["b"]])
+
+
+def _constant_draws(value: float, n_draws: int = 10, models=("m1", "m2"), benchmarks=("B1", "B2")):
+    shape = (2, n_draws, len(models), len(benchmarks))
+    return xr.DataArray(np.full(shape, value), dims=("chain", "draw", "model", "benchmark"),
+                        coords={"model": list(models), "benchmark": list(benchmarks)})
+
+
+def test_mix_draws_takes_each_forecasters_share_of_every_chain():
+    mixed = mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0)}, {"a": 0.25, "b": 0.75})
+    assert mixed.dims == ("chain", "draw", "model", "benchmark") and mixed.sizes["draw"] == 10
+    # 2.5 / 7.5 of 10 draws: largest remainders, ties to the first name
+    assert (mixed.sum("draw") == 7).all()
+    only_b = mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0)}, {"a": 0.0, "b": 1.0})
+    assert (only_b == 1.0).all()
+    # the second forecaster's models in another order are aligned by label
+    flipped = _constant_draws(1.0).isel(model=[1, 0])
+    flipped.loc[{"model": "m1"}] = 2.0
+    mixed = mix_draws({"a": _constant_draws(0.0), "b": flipped}, {"a": 0.5, "b": 0.5})
+    assert float(mixed.sel(model="m1").max()) == 2.0 and float(mixed.sel(model="m2").max()) == 1.0
+    with pytest.raises(ValueError, match="sum to 1"):
+        mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0)}, {"a": 0.5, "b": 0.6})
+    with pytest.raises(ValueError, match="sizes"):
+        mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0, n_draws=8)}, {"a": 0.5, "b": 0.5})
+
+
+def _runs(lpd_a: dict[str, float]):
+    """Two fake runs over one setting of three test groups (one model, two benchmarks each):
+    run ``a`` forecasts 0.2 everywhere, ``b`` 0.6; ``a``'s log density per group as given, ``b``'s 0."""
+    rows, draws = {"a": [], "b": []}, {"a": {}, "b": {}}
+    for group, lpd in lpd_a.items():
+        for name, value, density in (("a", 0.2, lpd), ("b", 0.6, 0.0)):
+            for bench in ("B1", "B2"):
+                rows[name].append({"benchmark_set": "s", "n_train_per_family": 1, "test_group": group,
+                                   "model": f"{group}-7b", "family2": group, "case": "known_variant",
+                                   "benchmark": bench, "observed": 0.3, "lpd": density})
+            draws[name][("s", 1, group)] = _constant_draws(value, models=[f"{group}-7b"])
+    return {n: pd.DataFrame(r) for n, r in rows.items()}, draws
+
+
+def test_cross_fold_stacking_learns_each_groups_weights_from_the_other_groups_only():
+    predictions, draws = _runs({"g1": 1.0, "g2": 1.0, "g3": -1.0})
+    stacked, weights = cross_fold_stacking(predictions, draws, probs=(0.5, 0.9))
+    weights = weights.set_index("test_group")
+    # g3's calibration set is g1 and g2, where `a` is better everywhere: all weight on `a`
+    assert weights.loc["g3", "weight_a"] == pytest.approx(1.0, abs=1e-6)
+    assert (weights["n_calibration"] == 4).all()
+    # changing g3's own densities leaves its weights unchanged, and moves the others'
+    again, weights_again = cross_fold_stacking(_runs({"g1": 1.0, "g2": 1.0, "g3": 5.0})[0], draws, probs=(0.5, 0.9))
+    weights_again = weights_again.set_index("test_group")
+    assert weights_again.loc["g3", "weight_a"] == weights.loc["g3", "weight_a"]
+    assert weights_again.loc["g1", "weight_a"] > weights.loc["g1", "weight_a"]
+    # the mixture's draws and its log density
+    row = stacked.set_index(["test_group", "benchmark"]).loc[("g1", "B1")]
+    w = weights.loc["g1", "weight_a"]
+    assert row["mean"] == pytest.approx(0.2 * round(w * 10) / 10 + 0.6 * (1 - round(w * 10) / 10))
+    assert row["lpd"] == pytest.approx(np.log(w * np.e + (1 - w)))
+    assert row["weight_a"] == w and {"lower_90", "upper_90", "crps", "family2", "case"} <= set(stacked.columns)
+
+
+def test_cross_fold_stacking_refuses_runs_that_do_not_line_up():
+    predictions, draws = _runs({"g1": 1.0, "g2": 1.0})
+    with pytest.raises(ValueError, match="other rows"):
+        cross_fold_stacking({"a": predictions["a"], "b": predictions["b"].iloc[1:]}, draws)
+    no_lpd = predictions["b"].assign(lpd=np.nan)
+    with pytest.raises(ValueError, match="no log predictive densities"):
+        cross_fold_stacking({"a": predictions["a"], "b": no_lpd}, draws)
+    one_group = {n: p[p["test_group"] == "g1"] for n, p in predictions.items()}
+    with pytest.raises(ValueError, match="only test group"):
+        cross_fold_stacking(one_group, draws)
+
+
+class GaussianClimatology(ClimatologyForecaster):
+    """The test runner's climatology with a Gaussian predictive density (residual sd), shifted."""
+
+    def __init__(self, log_dir: str, shift: float = 0.0, **kwargs):
+        super().__init__(log_dir, **kwargs)
+        self.shift = shift
+
+    def predictive_draws(self, new_models, *, random_seed):
+        return (super().predictive_draws(new_models, random_seed=random_seed) + self.shift).clip(0.0, 1.0)
+
+    def log_predictive_density(self, draws, observed):
+        mean = draws.mean(("chain", "draw")).to_pandas()
+        sd = self.residuals_.std(axis=0)
+        return xr.DataArray(stats.norm.logpdf(observed.to_numpy(), mean.loc[observed.index, observed.columns], sd),
+                            dims=("model", "benchmark"),
+                            coords={"model": observed.index.to_numpy(), "benchmark": observed.columns.to_numpy()})
+
+
+def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
+    from scaling_bayes.data import load_dataset
+
+    data = load_dataset("sloth_curated", benchmarks="all12")
+    folds = sloth_folds("leaderboard_v2", 2, data=data)[:3]
+    runs = {}
+    for name, shift in (("plain", 0.0), ("shifted", 0.2)):
+        factory = functools.partial(GaussianClimatology, log_dir=str(tmp_path), shift=shift, n_draws=20)
+        result = run_protocol(factory, out_dir=tmp_path / name, data=data, folds=folds, scheduler="sync",
+                              progress=False)
+        assert result.predictions["lpd"].notna().all()
+        runs[name] = tmp_path / name
+    cached = load_fold_draws(runs["plain"])
+    assert set(cached) == {("leaderboard_v2", 2, f.group_label) for f in folds}
+    assert all(d.dtype == np.float32 and d.sizes["draw"] == 20 for d in cached.values())
+
+    stacked = stack_runs(runs, tmp_path / "stacked")
+    assert (tmp_path / "stacked" / "summary.md").is_file() and (tmp_path / "stacked" / "stacking_weights.csv").is_file()
+    weights = pd.read_csv(tmp_path / "stacked" / "stacking_weights.csv")
+    assert len(weights) == 3 and (weights["weight_plain"] > 0.9).all()  # a +20 pp shift is worse everywhere
+    plain = pd.read_csv(runs["plain"] / "predictions.csv")
+    assert len(stacked.predictions) == len(plain)
+    mae = stacked.metrics.loc[("leaderboard_v2", 2, "Average"), "mae_pooled"]
+    assert mae == pytest.approx((plain["mean"] - plain["observed"]).abs().mean(), abs=0.01)
