@@ -8,6 +8,8 @@ Data flow, one module per step::
     inference          → NUTS + diagnostics
     prediction         → posterior predictive for known / new variants / new families
     skill_model        → LatentSkillModel: fit, predict, save, load
+    baselines          → FlopsLawBaseline, the per-benchmark FLOPs law to compare against
+    stacking           → StackedModel: a stacking mixture of fitted models
     evaluation         → Sloth's leave-family-out protocol and metrics
     plots              → figures
     cli                → the ``scaling-bayes`` command
@@ -18,6 +20,8 @@ from scaling_bayes.data import DataValidationError, ScoreTable, from_wide, load_
 from scaling_bayes.inference import ConvergenceWarning, Diagnostics, SamplerConfig
 from scaling_bayes.model import ModelConfig, Priors
 from scaling_bayes.skill_model import ExtrapolationWarning, LatentSkillModel
+from scaling_bayes.baselines import FlopsLawBaseline  # noqa: E402  (after LatentSkillModel, its base)
+from scaling_bayes.stacking import StackedModel
 
 __all__ = [
     "Benchmark",
@@ -26,10 +30,12 @@ __all__ = [
     "DataValidationError",
     "Diagnostics",
     "ExtrapolationWarning",
+    "FlopsLawBaseline",
     "LatentSkillModel",
     "ModelConfig",
     "Priors",
     "SamplerConfig",
+    "StackedModel",
     "ScoreTable",
     "default_registry",
     "from_wide",

@@ -1,4 +1,4 @@
-"""Stacking forecasters across folds: weights, mixture draws, cross-fold bookkeeping, end to end."""
+"""Stacking protocol runs across folds: cross-fold bookkeeping, and end to end from the runner's caches."""
 
 from __future__ import annotations
 
@@ -11,62 +11,9 @@ import xarray as xr
 from scipy import stats
 
 from scaling_bayes.evaluation import run_protocol, sloth_folds
-from scaling_bayes.evaluation.stacking import (
-    cross_fold_stacking,
-    load_fold_draws,
-    mix_draws,
-    stack_runs,
-    stacking_weights,
-)
+from scaling_bayes.evaluation.stacking import cross_fold_stacking, load_fold_draws, stack_runs
 from test_evaluation_runner import ClimatologyForecaster
-
-
-def test_stacking_weights_recover_a_mixtures_proportion():
-    """Data from 0.3 N(−2, 0.5) + 0.7 N(2, 0.5), forecasters the two components: the stacking
-    weights are the maximum-likelihood mixing proportion, whose sd at n = 4000 is
-    √(0.21 / 4000) ≈ 0.007 (the components barely overlap); tolerance 0.03 ≈ 4 sd."""
-    rng = np.random.default_rng(0)
-    n = 4000
-    y = np.where(rng.uniform(size=n) < 0.3, rng.normal(-2, 0.5, n), rng.normal(2, 0.5, n))
-    lpd = pd.DataFrame({"low": stats.norm.logpdf(y, -2, 0.5), "high": stats.norm.logpdf(y, 2, 0.5)})
-    w = stacking_weights(lpd)
-    assert list(w.index) == ["low", "high"] and w.sum() == pytest.approx(1.0)
-    assert w["low"] == pytest.approx(0.3, abs=0.03)
-    # a forecaster that is worse everywhere gets (almost) no weight
-    lpd["wide"] = stats.norm.logpdf(y, 0, 10)
-    assert stacking_weights(lpd)["wide"] < 0.02
-
-
-def test_stacking_weights_reject_missing_densities():
-    lpd = pd.DataFrame({"a": [0.1, np.nan], "b": [0.2, 0.3]})
-    with pytest.raises(ValueError, match="'a' has 1 missing"):
-        stacking_weights(lpd)
-    with pytest.raises(ValueError, match="at least two forecasters"):
-        stacking_weights(lpd[["b"]])
-
-
-def _constant_draws(value: float, n_draws: int = 10, models=("m1", "m2"), benchmarks=("B1", "B2")):
-    shape = (2, n_draws, len(models), len(benchmarks))
-    return xr.DataArray(np.full(shape, value), dims=("chain", "draw", "model", "benchmark"),
-                        coords={"model": list(models), "benchmark": list(benchmarks)})
-
-
-def test_mix_draws_takes_each_forecasters_share_of_every_chain():
-    mixed = mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0)}, {"a": 0.25, "b": 0.75})
-    assert mixed.dims == ("chain", "draw", "model", "benchmark") and mixed.sizes["draw"] == 10
-    # 2.5 / 7.5 of 10 draws: largest remainders, ties to the first name
-    assert (mixed.sum("draw") == 7).all()
-    only_b = mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0)}, {"a": 0.0, "b": 1.0})
-    assert (only_b == 1.0).all()
-    # the second forecaster's models in another order are aligned by label
-    flipped = _constant_draws(1.0).isel(model=[1, 0])
-    flipped.loc[{"model": "m1"}] = 2.0
-    mixed = mix_draws({"a": _constant_draws(0.0), "b": flipped}, {"a": 0.5, "b": 0.5})
-    assert float(mixed.sel(model="m1").max()) == 2.0 and float(mixed.sel(model="m2").max()) == 1.0
-    with pytest.raises(ValueError, match="sum to 1"):
-        mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0)}, {"a": 0.5, "b": 0.6})
-    with pytest.raises(ValueError, match="sizes"):
-        mix_draws({"a": _constant_draws(0.0), "b": _constant_draws(1.0, n_draws=8)}, {"a": 0.5, "b": 0.5})
+from test_stacking import constant_draws
 
 
 def _runs(lpd_a: dict[str, float]):
@@ -79,7 +26,7 @@ def _runs(lpd_a: dict[str, float]):
                 rows[name].append({"benchmark_set": "s", "n_train_per_family": 1, "test_group": group,
                                    "model": f"{group}-7b", "family2": group, "case": "known_variant",
                                    "benchmark": bench, "observed": 0.3, "lpd": density})
-            draws[name][("s", 1, group)] = _constant_draws(value, models=[f"{group}-7b"])
+            draws[name][("s", 1, group)] = constant_draws(value, models=[f"{group}-7b"])
     return {n: pd.DataFrame(r) for n, r in rows.items()}, draws
 
 

@@ -4,7 +4,7 @@ Stacking of predictive distributions (Yao, Vehtari, Simpson & Gelman 2018, *Baye
 Analysis* 13(3)) chooses the weights ``w`` of a mixture ``Σ_k w_k p_k`` of forecasters on the
 simplex that maximise the log score of held-out data, ``Σ_i log Σ_k w_k p_k(y_i)``, where
 ``p_k(y_i)`` is forecaster ``k``'s posterior-predictive density of held-out cell ``i``.
-ArviZ's :func:`arviz.compare` (``method="stacking"``) solves it; here it is fed the
+:func:`scaling_bayes.stacking.stacking_weights` solves it with ArviZ; here it is fed the
 held-out log densities of the protocol's test cells (the ``lpd`` column that
 :func:`~scaling_bayes.evaluation.runner.evaluate_fold` writes) instead of PSIS-LOO's
 in-sample approximation, which measures fit, not extrapolation to a family's larger models.
@@ -26,111 +26,21 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import arviz as az
-import numpy as np
 import pandas as pd
 import xarray as xr
-from arviz_stats.utils import ELPDDataLOOKFold
 from scipy import special
+
+from scaling_bayes.stacking import mix_draws, stacking_weights
 
 from ._aggregate import SETTING_KEYS
 from .metrics import DEFAULT_PROBS, interval_probs, summarize_draws
 
-__all__ = ["cross_fold_stacking", "load_fold_draws", "mix_draws", "stack_runs", "stacking_weights"]
+__all__ = ["cross_fold_stacking", "load_fold_draws", "stack_runs"]
 
 #: Columns that identify a prediction row across runs.
 ROW_KEYS: tuple[str, ...] = (*SETTING_KEYS, "test_group", "model", "benchmark")
 #: Columns a stacked row copies from its first component's row.
 _SHARED_COLUMNS: tuple[str, ...] = ("family2", "case")
-
-
-def stacking_weights(lpd: pd.DataFrame) -> pd.Series:
-    """Stacking weights from held-out log predictive densities.
-
-    Parameters
-    ----------
-    lpd : DataFrame
-        One row per held-out cell, one column per forecaster: ``log p_k(y_i)``.
-
-    Returns
-    -------
-    Series
-        One weight per forecaster (indexed like ``lpd.columns``), non-negative, summing to 1.
-
-    Raises
-    ------
-    ValueError
-        If a column has missing or non-finite values, or there are fewer than two forecasters.
-    """
-    if lpd.shape[1] < 2:
-        raise ValueError(f"stacking needs at least two forecasters; got columns {list(lpd.columns)}")
-    values = lpd.to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        column = lpd.columns[bad.any(axis=0)][0]
-        raise ValueError(
-            f"log predictive density column {column!r} has {int(bad[:, list(lpd.columns).index(column)].sum())} "
-            "missing or non-finite values; drop the cells without an observed score first."
-        )
-    n = len(lpd)
-    elpds = {
-        str(name): ELPDDataLOOKFold(
-            elpd=float(col.sum()), se=float(np.sqrt(n) * col.std()), p=0.0, n_samples=1, n_data_points=n,
-            scale="log", warning=False, good_k=None, n_folds=n,
-            elpd_i=xr.DataArray(col.to_numpy(dtype=float), dims="cell"),
-        )
-        for name, col in lpd.items()
-    }
-    table = az.compare(elpds, method="stacking", round_to="none")
-    weights = table["weight"].reindex([str(c) for c in lpd.columns]).to_numpy(dtype=float)
-    weights = np.clip(weights, 0.0, None)
-    return pd.Series(weights / weights.sum(), index=lpd.columns, name="weight")
-
-
-def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -> xr.DataArray:
-    """Draws from the mixture ``Σ_k w_k p_k`` of several forecasters' predictive draws.
-
-    Every chain keeps its length ``D``: forecaster ``k`` contributes ``n_k`` of its own
-    chain's draws, ``n_k`` the largest-remainder rounding of ``w_k D``, taken evenly spaced
-    along the chain (deterministic: no random numbers).  A forecaster with weight 0
-    contributes nothing.
-
-    Parameters
-    ----------
-    draws : mapping of name to DataArray
-        Dims (chain, draw, model, benchmark), the same sizes and coordinates for every name.
-    weights : mapping of name to float
-        Non-negative mixture weights over the same names, summing to 1.
-
-    Returns
-    -------
-    DataArray
-        Dims (chain, draw, model, benchmark); ``draw`` renumbered from 0.
-    """
-    names = list(draws)
-    if set(weights) != set(names):
-        raise ValueError(f"weights name {sorted(weights)} but the draws come from {sorted(names)}")
-    w = np.array([weights[n] for n in names], dtype=float)
-    if (w < 0).any() or not np.isclose(w.sum(), 1.0):
-        raise ValueError(f"weights {dict(zip(names, w))} must be non-negative and sum to 1")
-    first = draws[names[0]].transpose("chain", "draw", "model", "benchmark")
-    n_draws = first.sizes["draw"]
-    for name in names[1:]:
-        other = draws[name]
-        if dict(other.sizes) != dict(first.sizes):
-            raise ValueError(f"draws of {name!r} have sizes {dict(other.sizes)}, {names[0]!r} {dict(first.sizes)}")
-    exact = w * n_draws
-    counts = np.floor(exact).astype(int)
-    counts[np.argsort(-(exact - counts), kind="stable")[: n_draws - counts.sum()]] += 1
-    pieces = []
-    for name, count in zip(names, counts):
-        if count == 0:
-            continue
-        take = np.unique(np.linspace(0, n_draws - 1, count).round().astype(int))
-        piece = draws[name].transpose(*first.dims).isel(draw=take)
-        pieces.append(piece.reindex_like(first.isel(draw=0, drop=True)).drop_vars("draw", errors="ignore"))
-    mixed = xr.concat(pieces, dim="draw")
-    return mixed.assign_coords(draw=np.arange(mixed.sizes["draw"]))
 
 
 def load_fold_draws(run_dir: str | os.PathLike[str]) -> dict[tuple[str, int, str], xr.DataArray]:

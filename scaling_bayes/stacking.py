@@ -1,0 +1,278 @@
+"""Stacking forecasters: mixture weights from held-out log scores, and the stacked model.
+
+Stacking of predictive distributions (Yao, Vehtari, Simpson & Gelman 2018, *Bayesian
+Analysis* 13(3)) forecasts with the mixture ``Σ_k w_k p_k`` of several fitted models, with
+the weights ``w`` on the simplex that maximise the log score of held-out data,
+``Σ_i log Σ_k w_k p_k(y_i)``.  Unlike choosing one model, it uses each where it forecasts
+better: the latent-skill model pools what a family shows across benchmarks through its
+skills, the FLOPs law with per-benchmark family intercepts follows each benchmark's own
+family level (see ``docs/findings.md``).
+
+The held-out data matter.  PSIS-LOO's cells measure in-sample fit, which rewarded terms that
+then forecast worse (``docs/findings.md``); here the weights are learned on forecasts of
+models a fit has not seen: in :class:`StackedModel`, each family's largest size held out
+(:func:`~scaling_bayes.evaluation.holdout.largest_model_fold`); in the protocol, the other
+test families of a setting (:func:`~scaling_bayes.evaluation.stacking.cross_fold_stacking`).
+
+>>> from scaling_bayes import FlopsLawBaseline, LatentSkillModel, StackedModel
+>>> stack = StackedModel({"latent": LatentSkillModel(), "flops": FlopsLawBaseline()})
+>>> stack.fit(data)                       # doctest: +SKIP  (learns the weights, then fits both)
+>>> stack.predict(new_models).table       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.utils import ELPDDataLOOKFold
+
+from scaling_bayes.data import ScoreTable
+from scaling_bayes.inference import Diagnostics
+from scaling_bayes.prediction import Prediction, family_cases, summarize
+
+__all__ = ["StackedModel", "mix_draws", "stacking_weights"]
+
+
+def stacking_weights(lpd: pd.DataFrame) -> pd.Series:
+    """Stacking weights from held-out log predictive densities (ArviZ ``compare``,
+    ``method="stacking"``).
+
+    Parameters
+    ----------
+    lpd : DataFrame
+        One row per held-out cell, one column per forecaster: ``log p_k(y_i)``.
+
+    Returns
+    -------
+    Series
+        One weight per forecaster (indexed like ``lpd.columns``), non-negative, summing to 1.
+
+    Raises
+    ------
+    ValueError
+        If a column has missing or non-finite values, or there are fewer than two forecasters.
+    """
+    if lpd.shape[1] < 2:
+        raise ValueError(f"stacking needs at least two forecasters; got columns {list(lpd.columns)}")
+    values = lpd.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        column = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise ValueError(
+            f"log predictive density column {lpd.columns[column]!r} has {int(bad[:, column].sum())} "
+            "missing or non-finite values; drop the cells without an observed score first."
+        )
+    n = len(lpd)
+    elpds = {
+        str(name): ELPDDataLOOKFold(
+            elpd=float(col.sum()), se=float(np.sqrt(n) * col.std()), p=0.0, n_samples=1, n_data_points=n,
+            scale="log", warning=False, good_k=None, n_folds=n,
+            elpd_i=xr.DataArray(col.to_numpy(dtype=float), dims="cell"),
+        )
+        for name, col in lpd.items()
+    }
+    table = az.compare(elpds, method="stacking", round_to="none")
+    weights = np.clip(table["weight"].reindex([str(c) for c in lpd.columns]).to_numpy(dtype=float), 0.0, None)
+    return pd.Series(weights / weights.sum(), index=lpd.columns, name="weight")
+
+
+def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -> xr.DataArray:
+    """Draws from the mixture ``Σ_k w_k p_k`` of several forecasters' predictive draws.
+
+    Every chain keeps its length ``D``: forecaster ``k`` contributes ``n_k`` of its own
+    chain's draws, ``n_k`` the largest-remainder rounding of ``w_k D``, taken evenly spaced
+    along the chain (deterministic: no random numbers, and the same draws for every variable
+    mixed with the same weights).  A forecaster with weight 0 contributes nothing.
+
+    Parameters
+    ----------
+    draws : mapping of name to DataArray
+        Dims (chain, draw, model, benchmark), the same sizes and labels for every name (the
+        labels may come in another order).
+    weights : mapping of name to float
+        Non-negative mixture weights over the same names, summing to 1.
+
+    Returns
+    -------
+    DataArray
+        Dims (chain, draw, model, benchmark); ``draw`` renumbered from 0.
+    """
+    names = list(draws)
+    if set(weights) != set(names):
+        raise ValueError(f"weights name {sorted(weights)} but the draws come from {sorted(names)}")
+    w = np.array([weights[n] for n in names], dtype=float)
+    if (w < 0).any() or not np.isclose(w.sum(), 1.0):
+        raise ValueError(f"weights {dict(zip(names, w.tolist()))} must be non-negative and sum to 1")
+    first = draws[names[0]].transpose("chain", "draw", "model", "benchmark")
+    for name in names[1:]:
+        if dict(draws[name].sizes) != dict(first.sizes):
+            raise ValueError(
+                f"draws of {name!r} have sizes {dict(draws[name].sizes)}, those of {names[0]!r} {dict(first.sizes)}"
+            )
+    n_draws = first.sizes["draw"]
+    exact = w * n_draws
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n_draws - counts.sum()]] += 1
+    labels = first.isel(chain=0, draw=0, drop=True)
+    pieces = []
+    for name, count in zip(names, counts):
+        if count:
+            take = np.linspace(0, n_draws - 1, count).round().astype(int)  # distinct: spacing ≥ 1
+            piece = draws[name].transpose(*first.dims).isel(draw=take).reindex_like(labels)
+            pieces.append(piece.drop_vars("draw", errors="ignore"))
+    mixed = xr.concat(pieces, dim="draw")
+    return mixed.assign_coords(draw=np.arange(n_draws))
+
+
+def _combined_diagnostics(parts: Mapping[str, Diagnostics]) -> Diagnostics:
+    """The worst of each convergence number over the components; times and counts summed."""
+    d = list(parts.values())
+    return Diagnostics(
+        max_rhat=max(x.max_rhat for x in d), min_ess_bulk=min(x.min_ess_bulk for x in d),
+        min_ess_tail=min(x.min_ess_tail for x in d), divergences=sum(x.divergences for x in d),
+        n_samples=min(x.n_samples for x in d), fit_seconds=sum(x.fit_seconds for x in d),
+        resampled=sum(x.resampled for x in d),
+    )
+
+
+class StackedModel:
+    """A stacking mixture of forecasters, with the model-class interface (fit, predict, save, load).
+
+    Parameters
+    ----------
+    components : mapping of name to model
+        Unfitted (or, with ``weights``, fitted) models with the
+        :class:`~scaling_bayes.skill_model.LatentSkillModel` interface, e.g.
+        ``{"latent": LatentSkillModel(), "flops": FlopsLawBaseline()}``.
+    weights : mapping of name to float, optional
+        Fixed mixture weights.  Without them, :meth:`fit` learns them first
+        (:meth:`learn_weights`), which fits every component twice.
+
+    Attributes
+    ----------
+    weights : Series
+        The mixture weights, by component (after fitting or when given).
+    weight_check : DataFrame or None
+        The held-out cells the weights were learned on, with each component's log density.
+    """
+
+    def __init__(self, components: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> None:
+        if len(components) < 2:
+            raise ValueError(f"a stack needs at least two components; got {list(components)}")
+        self.components = dict(components)
+        self.weights = None if weights is None else self._checked(weights)
+        self.weight_check: pd.DataFrame | None = None
+
+    def _checked(self, weights: Mapping[str, float]) -> pd.Series:
+        w = pd.Series(dict(weights), dtype=float).reindex(list(self.components))
+        if w.isna().any() or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+            raise ValueError(
+                f"weights {dict(weights)} must give every component {list(self.components)} a "
+                "non-negative weight, summing to 1."
+            )
+        return w.rename("weight")
+
+    def learn_weights(self, data: ScoreTable, *, random_seed: int = 0, min_sizes: int = 3,
+                      **sampler_overrides: Any) -> pd.Series:
+        """Learn the weights on ``data`` alone: hold out the largest size of every variant
+        family with ≥ ``min_sizes`` sizes (:func:`~scaling_bayes.evaluation.holdout.largest_model_fold`),
+        fit each component on the rest, and stack their log densities of the held-out cells."""
+        from scaling_bayes.evaluation.holdout import largest_model_fold
+        from scaling_bayes.evaluation.protocol import fold_split
+
+        fold = largest_model_fold(data, data.name, min_sizes=min_sizes)
+        train, test_models, test_scores = fold_split(fold, data)
+        columns = {}
+        for name, component in self.components.items():
+            component.fit(train, random_seed=random_seed, **sampler_overrides)
+            draws = component.predictive_draws(test_models, random_seed=random_seed, warn_extrapolation=False)
+            columns[name] = component.log_predictive_density(draws, test_scores).to_series()
+        check = pd.DataFrame(columns).dropna()
+        self.weight_check = check
+        self.weights = stacking_weights(check)
+        return self.weights
+
+    def fit(self, data: ScoreTable, *, random_seed: int = 0, progressbar: bool = True,
+            **sampler_overrides: Any) -> StackedModel:
+        """Fit every component on ``data`` (each with ``random_seed``), learning the weights
+        first if none were given; warns on convergence problems (the worst component's)."""
+        start = time.perf_counter()
+        if self.weights is None:
+            self.learn_weights(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
+        for component in self.components.values():
+            component.fit(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
+        self.fit_seconds = time.perf_counter() - start
+        return self
+
+    @property
+    def diagnostics(self) -> Diagnostics | None:
+        """The components' convergence, combined: the worst R-hat and ESS, divergences summed."""
+        parts = {n: c.diagnostics for n, c in self.components.items()}
+        return None if any(d is None for d in parts.values()) else _combined_diagnostics(parts)
+
+    def _require_weights(self) -> pd.Series:
+        if self.weights is None:
+            raise RuntimeError("this StackedModel has no weights yet: fit it, or pass weights=.")
+        return self.weights
+
+    def predictive_draws(self, new_models: pd.DataFrame | ScoreTable, *, random_seed: int = 0,
+                         warn_extrapolation: bool = True) -> xr.Dataset:
+        """Mixture draws of ``score`` and ``mu``, dims (chain, draw, model, benchmark): each
+        component's draws (with ``random_seed``) mixed by :func:`mix_draws`."""
+        weights = self._require_weights().to_dict()
+        parts = {n: c.predictive_draws(new_models, random_seed=random_seed, warn_extrapolation=warn_extrapolation)
+                 for n, c in self.components.items()}
+        return xr.Dataset({v: mix_draws({n: p[v] for n, p in parts.items()}, weights) for v in ("score", "mu")})
+
+    def predict(self, new_models: pd.DataFrame | ScoreTable, prob: float = 0.9, *, random_seed: int = 0) -> Prediction:
+        """Credible intervals of the stacked forecast; the same table as
+        :meth:`LatentSkillModel.predict <scaling_bayes.skill_model.LatentSkillModel.predict>`."""
+        if not 0 < prob < 1:
+            raise ValueError(f"prob={prob} must lie strictly between 0 and 1 (e.g. 0.9).")
+        first = next(iter(self.components.values()))
+        models = first._prepare(new_models)
+        draws = self.predictive_draws(models, random_seed=random_seed)
+        table = summarize(draws, models, family_cases(models, first.design.families), prob)
+        return Prediction(table=table, draws=xr.DataTree.from_dict({"predictions": draws}), prob=prob)
+
+    def save(self, path: str | Path) -> Path:
+        """Save every component to ``path/<name>`` and the weights to ``path/stack.json``."""
+        path = Path(path)
+        weights = self._require_weights()
+        for name, component in self.components.items():
+            component.save(path / name)
+        record = {"components": {n: type(c).__name__ for n, c in self.components.items()},
+                  "weights": weights.to_dict()}
+        (path / "stack.json").write_text(json.dumps(record, indent=2))
+        if self.weight_check is not None:
+            self.weight_check.reset_index().to_csv(path / "weight_check.csv", index=False)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> StackedModel:
+        """Load a stack saved with :meth:`save` (no refitting)."""
+        from scaling_bayes.baselines import FlopsLawBaseline
+        from scaling_bayes.skill_model import LatentSkillModel
+
+        path = Path(path)
+        if not (path / "stack.json").is_file():
+            raise FileNotFoundError(f"{path} is not a saved stack: expected stack.json there (StackedModel.save).")
+        record = json.loads((path / "stack.json").read_text())
+        classes = {c.__name__: c for c in (LatentSkillModel, FlopsLawBaseline)}
+        unknown = sorted(set(record["components"].values()) - set(classes))
+        if unknown:
+            raise ValueError(f"{path / 'stack.json'} names unknown component classes {unknown}; known: {sorted(classes)}")
+        components = {n: classes[c].load(path / n) for n, c in record["components"].items()}
+        return cls(components, weights=record["weights"])
+
+    def __repr__(self) -> str:
+        weights = "unfitted" if self.weights is None else ", ".join(f"{n}={w:.2f}" for n, w in self.weights.items())
+        return f"StackedModel({', '.join(self.components)}; weights: {weights})"

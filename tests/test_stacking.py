@@ -1,0 +1,111 @@
+"""Stacking: weights from held-out log densities, mixture draws, and the StackedModel class."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from scaling_bayes import ConvergenceWarning, FlopsLawBaseline, LatentSkillModel, StackedModel
+from scaling_bayes.stacking import mix_draws, stacking_weights
+
+
+def test_stacking_weights_recover_a_mixtures_proportion():
+    """Data from 0.3 N(−2, 0.5) + 0.7 N(2, 0.5), forecasters the two components: the stacking
+    weights are the maximum-likelihood mixing proportion, whose sd at n = 4000 is
+    √(0.21 / 4000) ≈ 0.007 (the components barely overlap); tolerance 0.03 ≈ 4 sd."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = np.where(rng.uniform(size=n) < 0.3, rng.normal(-2, 0.5, n), rng.normal(2, 0.5, n))
+    lpd = pd.DataFrame({"low": stats.norm.logpdf(y, -2, 0.5), "high": stats.norm.logpdf(y, 2, 0.5)})
+    w = stacking_weights(lpd)
+    assert list(w.index) == ["low", "high"] and w.sum() == pytest.approx(1.0)
+    assert w["low"] == pytest.approx(0.3, abs=0.03)
+    # a forecaster that is worse everywhere gets (almost) no weight
+    lpd["wide"] = stats.norm.logpdf(y, 0, 10)
+    assert stacking_weights(lpd)["wide"] < 0.02
+
+
+def test_stacking_weights_reject_missing_densities():
+    lpd = pd.DataFrame({"a": [0.1, np.nan], "b": [0.2, 0.3]})
+    with pytest.raises(ValueError, match="'a' has 1 missing"):
+        stacking_weights(lpd)
+    with pytest.raises(ValueError, match="at least two forecasters"):
+        stacking_weights(lpd[["b"]])
+
+
+def constant_draws(value: float, n_draws: int = 10, models=("m1", "m2"), benchmarks=("B1", "B2")):
+    shape = (2, n_draws, len(models), len(benchmarks))
+    return xr.DataArray(np.full(shape, value), dims=("chain", "draw", "model", "benchmark"),
+                        coords={"model": list(models), "benchmark": list(benchmarks)})
+
+
+def test_mix_draws_takes_each_forecasters_share_of_every_chain():
+    mixed = mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0)}, {"a": 0.25, "b": 0.75})
+    assert mixed.dims == ("chain", "draw", "model", "benchmark") and mixed.sizes["draw"] == 10
+    # 2.5 / 7.5 of 10 draws: largest remainders, ties to the first name
+    assert (mixed.sum("draw") == 7).all()
+    only_b = mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0)}, {"a": 0.0, "b": 1.0})
+    assert (only_b == 1.0).all()
+    # the second forecaster's models in another order are aligned by label
+    flipped = constant_draws(1.0).isel(model=[1, 0])
+    flipped.loc[{"model": "m1"}] = 2.0
+    mixed = mix_draws({"a": constant_draws(0.0), "b": flipped}, {"a": 0.5, "b": 0.5})
+    assert float(mixed.sel(model="m1").max()) == 2.0 and float(mixed.sel(model="m2").max()) == 1.0
+    with pytest.raises(ValueError, match="sum to 1"):
+        mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0)}, {"a": 0.5, "b": 0.6})
+    with pytest.raises(ValueError, match="sizes"):
+        mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0, n_draws=8)}, {"a": 0.5, "b": 0.5})
+
+
+#: structure, not convergence: tiny fits with one MAP start (as the opt-in terms' tests)
+TINY_FIT = dict(chains=2, draws=60, tune=150, mode_starts=1, progressbar=False)
+
+
+@pytest.mark.slow
+def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(small_v2, tmp_path):
+    stack = StackedModel({"latent": LatentSkillModel(n_skills=2), "flops": FlopsLawBaseline()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        stack.fit(small_v2, random_seed=1, **TINY_FIT)
+    w = stack.weights
+    assert list(w.index) == ["latent", "flops"] and w.sum() == pytest.approx(1.0) and (w >= 0).all()
+    # learned on the largest size of every family with >= 3 sizes, all their observed cells
+    check = stack.weight_check
+    assert len(check) > 0 and set(check.columns) == {"latent", "flops"} and np.isfinite(check.values).all()
+    pd.testing.assert_series_equal(w, stacking_weights(check))
+    assert stack.diagnostics.max_rhat == max(c.diagnostics.max_rhat for c in stack.components.values())
+
+    new = pd.DataFrame({"model": ["qwen2-30b", "alien-7b"], "family": ["qwen2", "alien"],
+                        "params_b": [30.0, 7.0], "tokens_t": [7.0, 2.0]})
+    pred = stack.predict(new, prob=0.9, random_seed=2)
+    assert len(pred.table) == 2 * len(small_v2.benchmarks)
+    assert set(pred.table["case"]) == {"known_variant", "new_family"}
+    # every mixture draw is one of the components' own draws, in the weights' shares
+    parts = {n: c.predictive_draws(new.set_index("model"), random_seed=2, warn_extrapolation=False)["score"]
+             for n, c in stack.components.items()}
+    mixed = pred.draws["predictions"]["score"]
+    cell = {"model": "qwen2-30b", "benchmark": small_v2.benchmarks[0]}
+    from_latent = np.isin(mixed.sel(cell).values, parts["latent"].sel(cell).values)
+    assert (from_latent | np.isin(mixed.sel(cell).values, parts["flops"].sel(cell).values)).all()
+    assert from_latent.mean() == pytest.approx(w["latent"], abs=1 / mixed.sizes["draw"])
+
+    stack.save(tmp_path / "stack")
+    loaded = StackedModel.load(tmp_path / "stack")
+    pd.testing.assert_series_equal(loaded.weights, w)
+    pd.testing.assert_frame_equal(loaded.predict(new, prob=0.9, random_seed=2).table, pred.table)
+
+
+def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
+    with pytest.raises(ValueError, match="at least two components"):
+        StackedModel({"latent": LatentSkillModel()})
+    with pytest.raises(ValueError, match="sum"):
+        StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, weights={"a": 0.7, "b": 0.7})
+    with pytest.raises(ValueError, match="every component"):
+        StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, weights={"a": 1.0})
+    with pytest.raises(RuntimeError, match="no weights yet"):
+        StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}).predictive_draws(pd.DataFrame())
