@@ -209,6 +209,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stack(args: argparse.Namespace) -> int:
+    from scaling_bayes.evaluation.stacking import stack_runs
+
+    runs = {}
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"error: run {item!r}: give NAME=DIR, e.g. latent=evaluation/latent")
+        if not Path(path, "predictions.csv").is_file():
+            raise SystemExit(f"error: run {name!r}: {path} has no predictions.csv (write it with `scaling-bayes evaluate`)")
+        runs[name] = path
+    try:
+        stack_runs(runs, args.out)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print((Path(args.out) / "summary.md").read_text())
+    return 0
+
+
 def cmd_figures(args: argparse.Namespace) -> int:
     from scaling_bayes.evaluation import EvaluationResult
     from scaling_bayes.skill_model import LatentSkillModel
@@ -290,6 +309,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", default="evaluation", help="output directory")
     _add_sampler_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("stack", help="stack protocol runs: each test group's mixture weights "
+                       "learned from the other test groups of its setting")
+    p.add_argument("runs", nargs="+", metavar="NAME=DIR",
+                   help="runs of `scaling-bayes evaluate` over the same settings (from a version "
+                   "that caches each fold's draws), e.g. latent=eval/latent flops=eval/flops")
+    p.add_argument("--out", "-o", required=True, help="output directory of the stacked run")
+    p.set_defaults(func=cmd_stack)
 
     p = sub.add_parser("figures", help="regenerate every figure (PNG and PDF) from a fit")
     p.add_argument("--run", default=None,

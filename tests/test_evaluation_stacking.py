@@ -104,3 +104,14 @@ def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
     assert len(stacked.predictions) == len(plain)
     mae = stacked.metrics.loc[("leaderboard_v2", 2, "Average"), "mae_pooled"]
     assert mae == pytest.approx((plain["mean"] - plain["observed"]).abs().mean(), abs=0.01)
+
+    # the same from the command line, and its errors name what to fix
+    from scaling_bayes.cli import main
+
+    assert main(["stack", f"plain={runs['plain']}", f"shifted={runs['shifted']}", "--out", str(tmp_path / "cli")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cli" / "predictions.csv"),
+                                  pd.read_csv(tmp_path / "stacked" / "predictions.csv"))
+    with pytest.raises(SystemExit, match="give NAME=DIR"):
+        main(["stack", str(runs["plain"]), "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="has no predictions.csv"):
+        main(["stack", f"a={runs['plain']}", f"b={tmp_path / 'nowhere'}", "--out", str(tmp_path / "x")])

@@ -68,15 +68,17 @@ TINY_FIT = dict(chains=2, draws=60, tune=150, mode_starts=1, progressbar=False)
 
 @pytest.mark.slow
 def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(small_v2, tmp_path):
-    stack = StackedModel({"latent": LatentSkillModel(n_skills=2), "flops": FlopsLawBaseline()})
+    # two cheap components (the FLOPs law with its Richards and its logistic link): the stack
+    # treats every component alike, through fit, predictive_draws and log_predictive_density
+    stack = StackedModel({"richards": FlopsLawBaseline(), "logistic": FlopsLawBaseline(link="logistic")})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         stack.fit(small_v2, random_seed=1, **TINY_FIT)
     w = stack.weights
-    assert list(w.index) == ["latent", "flops"] and w.sum() == pytest.approx(1.0) and (w >= 0).all()
+    assert list(w.index) == ["richards", "logistic"] and w.sum() == pytest.approx(1.0) and (w >= 0).all()
     # learned on the largest size of every family with >= 3 sizes, all their observed cells
     check = stack.weight_check
-    assert len(check) > 0 and set(check.columns) == {"latent", "flops"} and np.isfinite(check.values).all()
+    assert len(check) > 0 and set(check.columns) == {"richards", "logistic"} and np.isfinite(check.values).all()
     pd.testing.assert_series_equal(w, stacking_weights(check))
     assert stack.diagnostics.max_rhat == max(c.diagnostics.max_rhat for c in stack.components.values())
 
@@ -90,9 +92,9 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(small_
              for n, c in stack.components.items()}
     mixed = pred.draws["predictions"]["score"]
     cell = {"model": "qwen2-30b", "benchmark": small_v2.benchmarks[0]}
-    from_latent = np.isin(mixed.sel(cell).values, parts["latent"].sel(cell).values)
-    assert (from_latent | np.isin(mixed.sel(cell).values, parts["flops"].sel(cell).values)).all()
-    assert from_latent.mean() == pytest.approx(w["latent"], abs=1 / mixed.sizes["draw"])
+    from_first = np.isin(mixed.sel(cell).values, parts["richards"].sel(cell).values)
+    assert (from_first | np.isin(mixed.sel(cell).values, parts["logistic"].sel(cell).values)).all()
+    assert from_first.mean() == pytest.approx(w["richards"], abs=1 / mixed.sizes["draw"])
 
     stack.save(tmp_path / "stack")
     loaded = StackedModel.load(tmp_path / "stack")
