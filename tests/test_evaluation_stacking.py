@@ -102,6 +102,12 @@ def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
     assert len(weights) == 3 and (weights["weight_plain"] > 0.9).all()  # a +20 pp shift is worse everywhere
     plain = pd.read_csv(runs["plain"] / "predictions.csv")
     assert len(stacked.predictions) == len(plain)
+    # a stacked fold's diagnostics: the components' worst convergence, their costs summed
+    diag = stacked.diagnostics.set_index("test_group")
+    parts = [pd.read_csv(runs[n] / "diagnostics.csv").set_index("test_group") for n in runs]
+    assert list(diag.index) == [f.group_label for f in folds]
+    pd.testing.assert_series_equal(diag["fit_seconds"], parts[0]["fit_seconds"] + parts[1]["fit_seconds"])
+    assert (diag["max_rhat"] == 1.0).all() and (diag["n_test"] == parts[0]["n_test"]).all()
     mae = stacked.metrics.loc[("leaderboard_v2", 2, "Average"), "mae_pooled"]
     assert mae == pytest.approx((plain["mean"] - plain["observed"]).abs().mean(), abs=0.01)
 

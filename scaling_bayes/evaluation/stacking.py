@@ -34,6 +34,7 @@ from scaling_bayes.stacking import mix_draws, stacking_weights
 
 from ._aggregate import SETTING_KEYS
 from .metrics import DEFAULT_PROBS, interval_probs, summarize_draws
+from .runner import EvaluationResult, _atomic_write_csv, _read_csv
 
 __all__ = ["cross_fold_stacking", "load_fold_draws", "stack_runs"]
 
@@ -51,7 +52,8 @@ def load_fold_draws(run_dir: str | os.PathLike[str]) -> dict[tuple[str, int, str
     dict
         ``{(benchmark_set, n_train_per_family, test_group): draws}``, draws with dims
         (chain, draw, model, benchmark), for every fold under ``run_dir/folds`` whose draws
-        were cached (runs written before draws were cached have none).
+        were cached beside its record (:func:`~scaling_bayes.evaluation.runner.fold_draws_path`;
+        runs written before draws were cached have none).
     """
     out = {}
     for record_path in sorted(Path(run_dir, "folds").glob("*.json")):
@@ -149,10 +151,25 @@ def cross_fold_stacking(
     return stacked, pd.DataFrame(weight_rows)
 
 
-def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.PathLike[str]):
+#: How a stacked fold's diagnostics combine its components': the worst convergence, summed costs.
+_DIAGNOSTIC_AGGREGATES: dict[str, str] = {
+    "n_train": "first", "n_test": "first", "max_rhat": "max", "min_ess_bulk": "min", "divergences": "sum",
+    "fit_seconds": "sum", "predict_seconds": "sum", "max_rhat_forecast": "max", "min_ess_forecast": "min",
+}
+
+
+def _combined_diagnostics(diagnostics: list[pd.DataFrame]) -> pd.DataFrame:
+    """One row per fold from the components' ``diagnostics.csv`` (see :data:`_DIAGNOSTIC_AGGREGATES`)."""
+    frame = pd.concat(diagnostics, ignore_index=True)
+    agg = {c: how for c, how in _DIAGNOSTIC_AGGREGATES.items() if c in frame.columns}
+    return frame.groupby([*SETTING_KEYS, "test_group"], sort=False).agg(agg).reset_index()
+
+
+def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.PathLike[str]) -> EvaluationResult:
     """Stack protocol runs written by :func:`~scaling_bayes.evaluation.run_protocol` and save
     the stacked run (every table of an :class:`~scaling_bayes.evaluation.EvaluationResult`,
-    plus ``stacking_weights.csv``) to ``out_dir``.
+    plus ``stacking_weights.csv``) to ``out_dir``.  A stacked fold's diagnostics are its
+    components' worst R-hat and ESS, with divergences and times summed.
 
     Parameters
     ----------
@@ -165,12 +182,14 @@ def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.Pat
     -------
     EvaluationResult
     """
-    from .runner import EvaluationResult, _atomic_write_csv, _read_csv
-
     predictions = {name: _read_csv(Path(path) / EvaluationResult.FILES["predictions"]) for name, path in runs.items()}
     draws = {name: load_fold_draws(path) for name, path in runs.items()}
     stacked, weights = cross_fold_stacking(predictions, draws, DEFAULT_PROBS)
-    result = EvaluationResult.from_predictions(stacked, out_dir=out_dir)
+    diagnostics = [_read_csv(Path(path) / EvaluationResult.FILES["diagnostics"]) for path in runs.values()
+                   if (Path(path) / EvaluationResult.FILES["diagnostics"]).is_file()]
+    result = EvaluationResult.from_predictions(
+        stacked, _combined_diagnostics(diagnostics) if diagnostics else None, out_dir=out_dir
+    )
     result.save(out_dir)
     _atomic_write_csv(Path(out_dir) / "stacking_weights.csv", weights)
     return result
