@@ -170,6 +170,7 @@ class StackedModel:
         self.components = dict(components)
         self.weights = None if weights is None else self._checked(weights)
         self.weight_check: pd.DataFrame | None = None
+        self.fit_seconds: float = float("nan")
 
     def _checked(self, weights: Mapping[str, float]) -> pd.Series:
         w = pd.Series(dict(weights), dtype=float).reindex(list(self.components))

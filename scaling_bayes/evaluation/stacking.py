@@ -158,7 +158,7 @@ _DIAGNOSTIC_AGGREGATES: dict[str, str] = {
 }
 
 
-def _combined_diagnostics(diagnostics: list[pd.DataFrame]) -> pd.DataFrame:
+def _stacked_fold_diagnostics(diagnostics: list[pd.DataFrame]) -> pd.DataFrame:
     """One row per fold from the components' ``diagnostics.csv`` (see :data:`_DIAGNOSTIC_AGGREGATES`)."""
     frame = pd.concat(diagnostics, ignore_index=True)
     agg = {c: how for c, how in _DIAGNOSTIC_AGGREGATES.items() if c in frame.columns}
@@ -188,7 +188,7 @@ def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.Pat
     diagnostics = [_read_csv(Path(path) / EvaluationResult.FILES["diagnostics"]) for path in runs.values()
                    if (Path(path) / EvaluationResult.FILES["diagnostics"]).is_file()]
     result = EvaluationResult.from_predictions(
-        stacked, _combined_diagnostics(diagnostics) if diagnostics else None, out_dir=out_dir
+        stacked, _stacked_fold_diagnostics(diagnostics) if diagnostics else None, out_dir=out_dir
     )
     result.save(out_dir)
     _atomic_write_csv(Path(out_dir) / "stacking_weights.csv", weights)
