@@ -28,3 +28,15 @@ def test_flops_baseline_fits_and_predicts_per_benchmark(small_v2, tmp_path):
     loaded = FlopsLawBaseline.load(tmp_path / "b")
     assert isinstance(loaded, FlopsLawBaseline)
     pd.testing.assert_frame_equal(loaded.predict(new).table, table)
+
+
+def test_flops_baseline_default_priors_keep_the_tight_exponent_prior():
+    # the baseline's own default (module docstring): log_nu_sd 0.75, the rest the main model's
+    from scaling_bayes.baselines import FLOPS_BASELINE_PRIORS
+    from scaling_bayes.model import Priors
+
+    assert FlopsLawBaseline().config.priors == FLOPS_BASELINE_PRIORS
+    assert FLOPS_BASELINE_PRIORS.log_nu_sd == 0.75
+    assert FLOPS_BASELINE_PRIORS.slope_sd == Priors().slope_sd
+    # priors given explicitly are used as given
+    assert FlopsLawBaseline(priors=Priors()).config.priors.log_nu_sd == Priors().log_nu_sd
