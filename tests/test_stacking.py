@@ -63,17 +63,24 @@ def test_mix_draws_takes_each_forecasters_share_of_every_chain():
 
 
 #: structure, not convergence: tiny fits with one MAP start (as the opt-in terms' tests)
-TINY_FIT = dict(chains=2, draws=60, tune=150, mode_starts=1, progressbar=False)
+TINY_FIT = dict(chains=2, draws=40, tune=100, mode_starts=1, progressbar=False)
+
+
+@pytest.fixture(scope="module")
+def two_benchmarks(small_v2):
+    """``small_v2`` on two of its benchmarks: the stack fits each component twice (weights,
+    then the whole data), so its test keeps every fit's graph small."""
+    return small_v2.select(benchmarks=list(small_v2.benchmarks[:2]))
 
 
 @pytest.mark.slow
-def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(small_v2, tmp_path):
+def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_benchmarks, tmp_path):
     # two cheap components (the FLOPs law with its Richards and its logistic link): the stack
     # treats every component alike, through fit, predictive_draws and log_predictive_density
     stack = StackedModel({"richards": FlopsLawBaseline(), "logistic": FlopsLawBaseline(link="logistic")})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        stack.fit(small_v2, random_seed=1, **TINY_FIT)
+        stack.fit(two_benchmarks, random_seed=1, **TINY_FIT)
     w = stack.weights
     assert list(w.index) == ["richards", "logistic"] and w.sum() == pytest.approx(1.0) and (w >= 0).all()
     # learned on the largest size of every family with >= 3 sizes, all their observed cells
@@ -85,13 +92,13 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(small_
     new = pd.DataFrame({"model": ["qwen2-30b", "alien-7b"], "family": ["qwen2", "alien"],
                         "params_b": [30.0, 7.0], "tokens_t": [7.0, 2.0]})
     pred = stack.predict(new, prob=0.9, random_seed=2)
-    assert len(pred.table) == 2 * len(small_v2.benchmarks)
+    assert len(pred.table) == 2 * len(two_benchmarks.benchmarks)
     assert set(pred.table["case"]) == {"known_variant", "new_family"}
     # every mixture draw is one of the components' own draws, in the weights' shares
     parts = {n: c.predictive_draws(new.set_index("model"), random_seed=2, warn_extrapolation=False)["score"]
              for n, c in stack.components.items()}
     mixed = pred.draws["predictions"]["score"]
-    cell = {"model": "qwen2-30b", "benchmark": small_v2.benchmarks[0]}
+    cell = {"model": "qwen2-30b", "benchmark": two_benchmarks.benchmarks[0]}
     from_first = np.isin(mixed.sel(cell).values, parts["richards"].sel(cell).values)
     assert (from_first | np.isin(mixed.sel(cell).values, parts["logistic"].sel(cell).values)).all()
     assert from_first.mean() == pytest.approx(w["richards"], abs=1 / mixed.sizes["draw"])
