@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/stacking_protocol.py [--settings leaderboard_v2:1 all12:1 ...]
         [--chains 2 --draws 300 --tune 500] [--out benchmarks/results/sloth_stacked]
+        [--by benchmark [--stacked-out DIR]]
 
 For each setting in turn, every component is run on the protocol's folds
 (:func:`scaling_bayes.evaluation.run_protocol`, one Dask worker; the folds' predictive draws
@@ -13,6 +14,10 @@ each test group's mixture weights are learned only from the other test groups of
 Writes the stacked run (``predictions.csv``, ``metrics.csv``, ``summary.md``, …, and
 ``stacking_weights.csv``) to ``OUT`` and each component's run to ``OUT/components/<name>``.
 Folds are cached, so an interrupted run resumes; settings are run in the order given.
+
+``--by benchmark`` learns each test group's weights per benchmark, partially pooled across
+benchmarks (:func:`scaling_bayes.stacking.hierarchical_stacking_weights`), from the same
+component runs, and writes the stacked run to ``--stacked-out`` (default ``OUT_by_benchmark``).
 """
 
 from __future__ import annotations
@@ -51,7 +56,12 @@ def main() -> None:
     p.add_argument("--tune", type=int, default=500)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "sloth_stacked")
+    p.add_argument("--by", choices=["benchmark"], default=None,
+                   help="weights per benchmark, partially pooled (default: one weight vector per test group)")
+    p.add_argument("--stacked-out", type=Path, default=None,
+                   help="where the stacked run goes (default: OUT, or OUT_by_benchmark with --by benchmark)")
     args = p.parse_args()
+    stacked_out = args.stacked_out or (args.out if args.by is None else args.out.with_name(f"{args.out.name}_by_{args.by}"))
     sample_kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
     done: list[tuple[str, int]] = []
     for setting in args.settings:
@@ -66,7 +76,7 @@ def main() -> None:
         for name, factory in COMPONENTS.items():  # every finished setting, from the fold caches
             runs[name] = run_protocol(factory, settings=done, out_dir=args.out / "components" / name,
                                       sample_kwargs=sample_kwargs, progress=False).out_dir
-        result = stack_runs(runs, args.out)
+        result = stack_runs(runs, stacked_out, by=args.by)
         print(result.summary_markdown().split("## Calibration")[0], flush=True)
 
 

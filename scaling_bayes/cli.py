@@ -221,7 +221,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: run {name!r}: {path} has no predictions.csv (write it with `scaling-bayes evaluate`)")
         runs[name] = path
     try:
-        stack_runs(runs, args.out)
+        stack_runs(runs, args.out, by=args.by, random_seed=args.seed)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
     print((Path(args.out) / "summary.md").read_text())
@@ -316,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs of `scaling-bayes evaluate` over the same settings (from a version "
                    "that caches each fold's draws), e.g. latent=eval/latent flops=eval/flops")
     p.add_argument("--out", "-o", required=True, help="output directory of the stacked run")
+    p.add_argument("--by", choices=["benchmark"], default=None,
+                   help="learn the weights per benchmark, partially pooled across benchmarks "
+                   "(Bayesian hierarchical stacking; default: one weight vector per test group)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the hierarchical weights' NUTS runs")
     p.set_defaults(func=cmd_stack)
 
     p = sub.add_parser("figures", help="regenerate every figure (PNG and PDF) from a fit")

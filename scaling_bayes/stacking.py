@@ -31,14 +31,20 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 from arviz_stats.utils import ELPDDataLOOKFold
 
 from scaling_bayes.data import ScoreTable
-from scaling_bayes.inference import Diagnostics
+from scaling_bayes.inference import Diagnostics, SamplerConfig, diagnose, sample, warn_on_problems
 from scaling_bayes.prediction import Prediction, family_cases, summarize
 
-__all__ = ["StackedModel", "mix_draws", "stacking_weights"]
+__all__ = ["StackedModel", "hierarchical_stacking_weights", "mix_draws", "mix_draws_by", "stacking_weights"]
+
+#: NUTS settings of :func:`hierarchical_stacking_weights`: a model with a few dozen parameters,
+#: non-centred, whose level scale can approach 0 (a funnel), hence the high target_accept.
+HIERARCHICAL_STACKING_SAMPLER = SamplerConfig(chains=2, draws=1000, tune=1000, target_accept=0.95, init="jitter")
 
 
 def stacking_weights(lpd: pd.DataFrame) -> pd.Series:
@@ -60,16 +66,7 @@ def stacking_weights(lpd: pd.DataFrame) -> pd.Series:
     ValueError
         If a column has missing or non-finite values, or there are fewer than two forecasters.
     """
-    if lpd.shape[1] < 2:
-        raise ValueError(f"stacking needs at least two forecasters; got columns {list(lpd.columns)}")
-    values = lpd.to_numpy(dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        column = int(np.flatnonzero(bad.any(axis=0))[0])
-        raise ValueError(
-            f"log predictive density column {lpd.columns[column]!r} has {int(bad[:, column].sum())} "
-            "missing or non-finite values; drop the cells without an observed score first."
-        )
+    _checked_lpd(lpd)
     n = len(lpd)
     elpds = {
         str(name): ELPDDataLOOKFold(
@@ -82,6 +79,118 @@ def stacking_weights(lpd: pd.DataFrame) -> pd.Series:
     table = az.compare(elpds, method="stacking", round_to="none")
     weights = np.clip(table["weight"].reindex([str(c) for c in lpd.columns]).to_numpy(dtype=float), 0.0, None)
     return pd.Series(weights / weights.sum(), index=lpd.columns, name="weight")
+
+
+def _checked_lpd(lpd: pd.DataFrame) -> np.ndarray:
+    """``lpd`` as a float array, after checking it has ≥ 2 forecasters and only finite values."""
+    if lpd.shape[1] < 2:
+        raise ValueError(f"stacking needs at least two forecasters; got columns {list(lpd.columns)}")
+    values = lpd.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        column = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise ValueError(
+            f"log predictive density column {lpd.columns[column]!r} has {int(bad[:, column].sum())} "
+            "missing or non-finite values; drop the cells without an observed score first."
+        )
+    return values
+
+
+def hierarchical_stacking_weights(
+    lpd: pd.DataFrame,
+    by: pd.Series,
+    *,
+    levels: list[str] | None = None,
+    random_seed: int = 0,
+    config: SamplerConfig = HIERARCHICAL_STACKING_SAMPLER,
+) -> tuple[pd.DataFrame, Diagnostics]:
+    """Stacking weights that vary by a discrete input (e.g. the benchmark), partially pooled.
+
+    Bayesian hierarchical stacking (Yao, Pirš, Vehtari & Gelman 2022, *Bayesian Analysis*
+    17(4)) with one categorical input: level ``b``'s weights are ``softmax(η_b)``, with the
+    last forecaster as reference (η = 0) and, for every other forecaster ``k``,
+    ``η_bk = μ_k + σ_k z_bk``; priors μ_k ~ N(0, 1), σ_k ~ HalfNormal(1), z_bk ~ N(0, 1).  The
+    log score ``Σ_i log Σ_k w_{b_i k} p_k(y_i)`` is the likelihood.  σ → 0 is pooled stacking
+    (one weight vector, :func:`stacking_weights`); a large σ gives each level its own; the
+    held-out cells decide between them, so a level with few cells borrows from the others.
+    The weights returned are the posterior means of ``w_b``: the posterior predictive of the
+    stacked forecast is the mixture with those weights.
+
+    Parameters
+    ----------
+    lpd : DataFrame
+        One row per held-out cell, one column per forecaster: ``log p_k(y_i)``.
+    by : Series
+        The level of every row of ``lpd`` (same length, e.g. each cell's benchmark).
+    levels : list of str, optional
+        Levels to return weights for (default: those in ``by``, sorted).  A level without
+        cells gets the population's weights (its z from the prior).
+    random_seed : int
+        Seed of the NUTS run.
+    config : SamplerConfig
+        NUTS settings (default :data:`HIERARCHICAL_STACKING_SAMPLER`).
+
+    Returns
+    -------
+    weights : DataFrame
+        Index the levels (named like ``by``), one column per forecaster; rows sum to 1.
+    diagnostics : Diagnostics
+        The NUTS run's convergence (also warned about, :class:`~scaling_bayes.inference.ConvergenceWarning`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`stacking_weights`, or if ``by`` does not have one level per row.
+    """
+    values = _checked_lpd(lpd)
+    if len(by) != len(lpd) or pd.isna(by).any():
+        raise ValueError(f"`by` must give a level for each of the {len(lpd)} rows of lpd; got {len(by)} values "
+                         f"({int(pd.isna(by).sum())} missing)")
+    levels = sorted(pd.unique(by).astype(str)) if levels is None else [str(v) for v in levels]
+    unknown = sorted(set(pd.Series(by).astype(str)) - set(levels))
+    if unknown:
+        raise ValueError(f"`by` has levels {unknown} that are not in levels={levels}")
+    names = [str(c) for c in lpd.columns]
+    index = pd.Index(levels).get_indexer(pd.Series(by).astype(str))
+    coords = {"level": levels, "contrast": names[:-1], "forecaster": names}
+    with pm.Model(coords=coords) as model:
+        cells = pm.Data("lpd", values)
+        level = pm.Data("level_index", index)
+        mu = pm.Normal("mu", 0.0, 1.0, dims="contrast")
+        sigma = pm.HalfNormal("sigma", 1.0, dims="contrast")
+        z = pm.Normal("z", 0.0, 1.0, dims=("level", "contrast"))
+        eta = pt.concatenate([mu + sigma * z, pt.zeros((len(levels), 1))], axis=1)
+        log_w = eta - pt.logsumexp(eta, axis=1, keepdims=True)
+        pm.Potential("log_score", pt.logsumexp(log_w[level] + cells, axis=1).sum())
+        pm.Deterministic("weight", pt.exp(log_w), dims=("level", "forecaster"))
+    idata = sample(model, config, random_seed=random_seed, progressbar=False)
+    diagnostics = diagnose(idata, ["mu", "sigma", "z"])
+    warn_on_problems(diagnostics)
+    mean = idata["posterior"]["weight"].mean(("chain", "draw")).to_pandas()
+    mean = mean.div(mean.sum(axis=1), axis=0)
+    mean.index.name = getattr(by, "name", None) or "level"
+    mean.columns = list(lpd.columns)
+    return mean, diagnostics
+
+
+def mix_draws_by(draws: Mapping[str, xr.DataArray], weights: pd.DataFrame, dim: str = "benchmark") -> xr.DataArray:
+    """:func:`mix_draws` with weights that vary along ``dim``: each label of ``dim`` is mixed
+    with its own row of ``weights`` (index the labels, one column per forecaster).
+
+    Returns
+    -------
+    DataArray
+        Dims (chain, draw, model, benchmark), ``dim`` in the first forecaster's order.
+    """
+    names = list(draws)
+    labels = [str(v) for v in draws[names[0]][dim].values]
+    missing = sorted(set(labels) - set(weights.index.astype(str)))
+    if missing:
+        raise ValueError(f"weights have no row for {dim} {missing}; give one row per {dim}")
+    rows = weights.set_axis(weights.index.astype(str))
+    pieces = [mix_draws({n: d.sel({dim: [label]}) for n, d in draws.items()}, rows.loc[label].to_dict())
+              for label in labels]
+    return xr.concat(pieces, dim=dim)
 
 
 def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -> xr.DataArray:

@@ -16,17 +16,22 @@ from test_evaluation_runner import ClimatologyForecaster
 from test_stacking import constant_draws
 
 
-def _runs(lpd_a: dict[str, float]):
-    """Two fake runs over one setting of three test groups (one model, two benchmarks each):
-    run ``a`` forecasts 0.2 everywhere, ``b`` 0.6; ``a``'s log density per group as given, ``b``'s 0."""
+def _runs(lpd_a: dict[str, float | tuple[float, float]], n_models: int = 1):
+    """Two fake runs over one setting of test groups (``n_models`` models, two benchmarks each):
+    run ``a`` forecasts 0.2 everywhere, ``b`` 0.6; ``a``'s log density per group as given
+    (one value, or one per benchmark B1, B2), ``b``'s 0."""
     rows, draws = {"a": [], "b": []}, {"a": {}, "b": {}}
     for group, lpd in lpd_a.items():
-        for name, value, density in (("a", 0.2, lpd), ("b", 0.6, 0.0)):
-            for bench in ("B1", "B2"):
-                rows[name].append({"benchmark_set": "s", "n_train_per_family": 1, "test_group": group,
-                                   "model": f"{group}-7b", "family2": group, "case": "known_variant",
-                                   "benchmark": bench, "observed": 0.3, "lpd": density})
-            draws[name][("s", 1, group)] = constant_draws(value, models=[f"{group}-7b"])
+        per_bench = dict(zip(("B1", "B2"), lpd if isinstance(lpd, tuple) else (lpd, lpd)))
+        models = [f"{group}-{i + 7}b" for i in range(n_models)]
+        for name, value in (("a", 0.2), ("b", 0.6)):
+            for model in models:
+                for bench in ("B1", "B2"):
+                    rows[name].append({"benchmark_set": "s", "n_train_per_family": 1, "test_group": group,
+                                       "model": model, "family2": group, "case": "known_variant",
+                                       "benchmark": bench, "observed": 0.3,
+                                       "lpd": per_bench[bench] if name == "a" else 0.0})
+            draws[name][("s", 1, group)] = constant_draws(value, models=models)
     return {n: pd.DataFrame(r) for n, r in rows.items()}, draws
 
 
@@ -48,6 +53,24 @@ def test_cross_fold_stacking_learns_each_groups_weights_from_the_other_groups_on
     assert row["mean"] == pytest.approx(0.2 * round(w * 10) / 10 + 0.6 * (1 - round(w * 10) / 10))
     assert row["lpd"] == pytest.approx(np.log(w * np.e + (1 - w)))
     assert row["weight_a"] == w and {"lower_90", "upper_90", "crps", "family2", "case"} <= set(stacked.columns)
+
+
+def test_cross_fold_stacking_by_benchmark_learns_each_benchmarks_weights_from_the_other_groups():
+    # `a` forecasts B1 better than `b` and B2 worse, in every group but g3 (the reverse); 20
+    # models per group, so the other groups' 40 cells per benchmark decide each weight clearly
+    lpd = {"g1": (1.0, -1.0), "g2": (1.0, -1.0), "g3": (-1.0, 1.0)}
+    predictions, draws = _runs(lpd, n_models=20)
+    stacked, weights = cross_fold_stacking(predictions, draws, probs=(0.5, 0.9), by="benchmark", random_seed=3)
+    assert len(weights) == 6 and {"benchmark", "max_rhat", "min_ess_bulk", "divergences"} <= set(weights.columns)
+    w = weights.set_index(["test_group", "benchmark"])["weight_a"]
+    assert w[("g3", "B1")] > 0.9 and w[("g3", "B2")] < 0.1  # learned on g1 and g2 only
+    assert (weights["n_calibration"] == 40).all()
+    # a stacked row mixes with its own benchmark's weight
+    row = stacked.set_index(["test_group", "model", "benchmark"]).loc[("g3", "g3-7b", "B2")]
+    assert row["weight_a"] == w[("g3", "B2")]
+    assert row["lpd"] == pytest.approx(np.log(w[("g3", "B2")] * np.e + (1 - w[("g3", "B2")])))
+    with pytest.raises(ValueError, match="by='family'"):
+        cross_fold_stacking(predictions, draws, by="family")
 
 
 def test_cross_fold_stacking_refuses_runs_that_do_not_line_up():
@@ -117,6 +140,11 @@ def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
     assert main(["stack", f"plain={runs['plain']}", f"shifted={runs['shifted']}", "--out", str(tmp_path / "cli")]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cli" / "predictions.csv"),
                                   pd.read_csv(tmp_path / "stacked" / "predictions.csv"))
+    # per-benchmark weights from the command line: one weights row per fold and benchmark
+    assert main(["stack", f"plain={runs['plain']}", f"shifted={runs['shifted']}", "--by", "benchmark",
+                 "--out", str(tmp_path / "by")]) == 0
+    by_benchmark = pd.read_csv(tmp_path / "by" / "stacking_weights.csv")
+    assert len(by_benchmark) == 3 * plain["benchmark"].nunique() and (by_benchmark["weight_plain"] > 0.8).all()
     with pytest.raises(SystemExit, match="give NAME=DIR"):
         main(["stack", str(runs["plain"]), "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit, match="has no predictions.csv"):

@@ -11,7 +11,7 @@ import xarray as xr
 from scipy import stats
 
 from scaling_bayes import ConvergenceWarning, FlopsLawBaseline, LatentSkillModel, StackedModel
-from scaling_bayes.stacking import mix_draws, stacking_weights
+from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws, mix_draws_by, stacking_weights
 
 
 def test_stacking_weights_recover_a_mixtures_proportion():
@@ -38,6 +38,58 @@ def test_stacking_weights_reject_missing_densities():
         stacking_weights(lpd[["b"]])
 
 
+def two_component_cells(proportions: dict[str, float], n: int, seed: int = 0):
+    """``n`` cells per level from p N(−2, 0.5) + (1 − p) N(2, 0.5); the two components'
+    log densities, each cell's level, and each level's realised share of the first component."""
+    rng = np.random.default_rng(seed)
+    frames, shares = [], {}
+    for level, p in proportions.items():
+        low = rng.uniform(size=n) < p
+        y = np.where(low, rng.normal(-2, 0.5, n), rng.normal(2, 0.5, n))
+        frames.append(pd.DataFrame({"low": stats.norm.logpdf(y, -2, 0.5), "high": stats.norm.logpdf(y, 2, 0.5),
+                                    "level": level}))
+        shares[level] = low.mean()
+    cells = pd.concat(frames, ignore_index=True)
+    return cells[["low", "high"]], cells["level"], pd.Series(shares)
+
+
+def test_hierarchical_stacking_weights_follow_each_levels_mixture_and_pool_when_levels_agree():
+    """Three levels mixing the two components in proportions 0.2 / 0.8 / 0.5, 300 cells each:
+    each level's weight is that level's maximum-likelihood proportion (≈ its realised share,
+    the components barely overlap), sd √(0.25 / 300) ≈ 0.03; shrinkage toward the others
+    is small at this n.  Tolerance 0.05 on the realised share; the posterior mean's own Monte
+    Carlo error (ESS ≥ ~300 of a weight with posterior sd ≈ 0.03) is < 0.002."""
+    lpd, level, shares = two_component_cells({"A": 0.2, "B": 0.8, "C": 0.5}, n=300)
+    weights, diagnostics = hierarchical_stacking_weights(lpd, level, levels=["A", "B", "C", "D"], random_seed=1)
+    assert list(weights.columns) == ["low", "high"] and list(weights.index) == ["A", "B", "C", "D"]
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    np.testing.assert_allclose(weights.loc[["A", "B", "C"], "low"], shares, atol=0.05)
+    assert diagnostics.divergences == 0 and diagnostics.max_rhat < 1.05
+    # "D" has no cells: the population's weight, between the levels seen
+    assert weights.loc["A", "low"] < weights.loc["D", "low"] < weights.loc["B", "low"]
+    # when every level mixes alike, σ shrinks and the levels' weights pool toward one another:
+    # 30 cells per level, whose realised shares scatter (sd √(0.21 / 30) ≈ 0.08; here 0.33,
+    # 0.40, 0.37), are pulled together (ESS may fall just under the package's 400 here)
+    lpd, level, shares = two_component_cells({"A": 0.3, "B": 0.3, "C": 0.3}, n=30, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pooled, diagnostics = hierarchical_stacking_weights(lpd, level, random_seed=1)
+        again, _ = hierarchical_stacking_weights(lpd, level, random_seed=1)
+    assert diagnostics.divergences == 0 and diagnostics.max_rhat < 1.02
+    assert np.ptp(pooled["low"]) < 0.6 * np.ptp(shares) and abs(pooled["low"].mean() - shares.mean()) < 0.05
+    pd.testing.assert_frame_equal(pooled, again)  # the same seed gives the same weights
+
+
+def test_hierarchical_stacking_weights_reject_mismatched_levels():
+    lpd = pd.DataFrame({"a": [0.1, 0.2], "b": [0.2, 0.3]})
+    with pytest.raises(ValueError, match="a level for each of the 2 rows"):
+        hierarchical_stacking_weights(lpd, pd.Series(["x"]))
+    with pytest.raises(ValueError, match=r"levels \['y'\] that are not in"):
+        hierarchical_stacking_weights(lpd, pd.Series(["x", "y"]), levels=["x"])
+    with pytest.raises(ValueError, match="'a' has 1 missing"):
+        hierarchical_stacking_weights(lpd.assign(a=[np.nan, 0.1]), pd.Series(["x", "y"]))
+
+
 def constant_draws(value: float, n_draws: int = 10, models=("m1", "m2"), benchmarks=("B1", "B2")):
     shape = (2, n_draws, len(models), len(benchmarks))
     return xr.DataArray(np.full(shape, value), dims=("chain", "draw", "model", "benchmark"),
@@ -60,6 +112,15 @@ def test_mix_draws_takes_each_forecasters_share_of_every_chain():
         mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0)}, {"a": 0.5, "b": 0.6})
     with pytest.raises(ValueError, match="sizes"):
         mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0, n_draws=8)}, {"a": 0.5, "b": 0.5})
+
+
+def test_mix_draws_by_benchmark_uses_each_benchmarks_weights():
+    weights = pd.DataFrame({"a": [1.0, 0.3], "b": [0.0, 0.7]}, index=["B2", "B1"])
+    mixed = mix_draws_by({"a": constant_draws(0.0), "b": constant_draws(1.0)}, weights)
+    assert mixed.dims == ("chain", "draw", "model", "benchmark") and list(mixed["benchmark"].values) == ["B1", "B2"]
+    assert (mixed.sel(benchmark="B1").sum("draw") == 7).all() and (mixed.sel(benchmark="B2") == 0.0).all()
+    with pytest.raises(ValueError, match=r"no row for benchmark \['B2'\]"):
+        mix_draws_by({"a": constant_draws(0.0), "b": constant_draws(1.0)}, weights.loc[["B1"]])
 
 
 #: structure, not convergence: tiny fits with one MAP start (as the opt-in terms' tests)

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from scaling_bayes.stacking import mix_draws, stacking_weights
+from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws, mix_draws_by, stacking_weights
 
 from ._aggregate import SETTING_KEYS
 from .metrics import DEFAULT_PROBS, interval_probs, summarize_draws
@@ -92,6 +92,8 @@ def cross_fold_stacking(
     predictions: Mapping[str, pd.DataFrame],
     draws: Mapping[str, Mapping[tuple[str, int, str], xr.DataArray]],
     probs: Sequence[float] | None = None,
+    by: str | None = None,
+    random_seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stack several protocol runs, each test group with weights from the other groups.
 
@@ -103,6 +105,10 @@ def cross_fold_stacking(
         Each run's fold draws (:func:`load_fold_draws`).
     probs : sequence of float, optional
         Interval probabilities (default: those of the first run's table).
+    by : {"benchmark"}, optional
+        None (default): one weight vector per test group (:func:`~scaling_bayes.stacking.stacking_weights`).
+        ``"benchmark"``: one per test group and benchmark, partially pooled across benchmarks
+        (:func:`~scaling_bayes.stacking.hierarchical_stacking_weights`, seeded with ``random_seed``).
 
     Returns
     -------
@@ -110,13 +116,17 @@ def cross_fold_stacking(
         The stacked forecasts, one row per cell with the usual prediction columns, ``lpd``
         (the mixture's log predictive density, ``log Σ_k w_k p_k(y)``) and ``weight_<name>``.
     weights : DataFrame
-        One row per (setting, test group): the weights and the number of calibration cells.
+        One row per (setting, test group), or per (setting, test group, benchmark) with
+        ``by="benchmark"``: the weights and the number of calibration cells (with ``by``,
+        also the weight fit's ``max_rhat``, ``min_ess_bulk`` and ``divergences``).
 
     Raises
     ------
     ValueError
         If a setting has a single test group, or a run lacks draws or densities for a fold.
     """
+    if by not in (None, "benchmark"):
+        raise ValueError(f"by={by!r}: use None (one weight vector per test group) or 'benchmark'")
     names = list(predictions)
     first = predictions[names[0]]
     probs = interval_probs(first) if probs is None else tuple(probs)
@@ -127,24 +137,42 @@ def cross_fold_stacking(
         groups = frame["test_group"].unique()
         if len(groups) < 2:
             raise ValueError(f"setting {setting} has only test group {groups[0]!r}; stacking across folds needs two")
+        benchmarks = sorted(frame["benchmark"].unique())
         for group in groups:
             calib = frame[(frame["test_group"] != group) & frame["observed"].notna()]
-            w = stacking_weights(calib[lpd_cols].set_axis(names, axis=1))
             key = (*setting, group)
             missing = [n for n in names if key not in draws[n]]
             if missing:
                 raise ValueError(f"no cached draws for fold {key} in run(s) {missing}; rerun them to cache draws")
-            mixed = mix_draws({n: draws[n][key] for n in names}, w.to_dict())
+            fold_draws = {n: draws[n][key] for n in names}
+            lpd = calib[lpd_cols].set_axis(names, axis=1)
+            setting_group = {**dict(zip(SETTING_KEYS, setting)), "test_group": group}
+            if by is None:
+                w = stacking_weights(lpd)
+                mixed = mix_draws(fold_draws, w.to_dict())
+                table = pd.DataFrame([w.to_numpy()] * len(benchmarks), index=pd.Index(benchmarks, name="benchmark"),
+                                     columns=names)
+                weight_rows.append({**setting_group, **{f"weight_{n}": w[n] for n in names}, "n_calibration": len(calib)})
+            else:
+                table, diag = hierarchical_stacking_weights(lpd, calib["benchmark"].rename("benchmark"),
+                                                            levels=benchmarks, random_seed=random_seed)
+                mixed = mix_draws_by(fold_draws, table, dim="benchmark")
+                counts = calib["benchmark"].value_counts()
+                weight_rows.extend(
+                    {**setting_group, "benchmark": b, **{f"weight_{n}": table.loc[b, n] for n in names},
+                     "n_calibration": int(counts.get(b, 0)), "max_rhat": diag.max_rhat,
+                     "min_ess_bulk": diag.min_ess_bulk, "divergences": diag.divergences}
+                    for b in benchmarks
+                )
             target = frame[frame["test_group"] == group]
             observed = target.pivot(index="model", columns="benchmark", values="observed")
             summary = summarize_draws(mixed, observed, probs)
             summary = summary.merge(target.drop(columns=["observed"]), on=["model", "benchmark"], how="right")
-            summary["lpd"] = special.logsumexp(summary[lpd_cols].to_numpy(float), b=w.to_numpy(), axis=1)
-            for n in names:
-                summary[f"weight_{n}"] = w[n]
+            w_rows = table.loc[summary["benchmark"], names].to_numpy(float)
+            summary["lpd"] = special.logsumexp(summary[lpd_cols].to_numpy(float), b=w_rows, axis=1)
+            for i, n in enumerate(names):
+                summary[f"weight_{n}"] = w_rows[:, i]
             rows.append(summary.drop(columns=lpd_cols))
-            weight_rows.append({**dict(zip(SETTING_KEYS, setting)), "test_group": group,
-                                **{f"weight_{n}": w[n] for n in names}, "n_calibration": len(calib)})
     stacked = pd.concat(rows, ignore_index=True)
     order = [c for c in first.columns if c in stacked.columns]
     stacked = stacked[order + [c for c in stacked.columns if c not in order]]
@@ -165,7 +193,8 @@ def _stacked_fold_diagnostics(diagnostics: list[pd.DataFrame]) -> pd.DataFrame:
     return frame.groupby([*SETTING_KEYS, "test_group"], sort=False).agg(agg).reset_index()
 
 
-def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.PathLike[str]) -> EvaluationResult:
+def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
+               by: str | None = None, random_seed: int = 0) -> EvaluationResult:
     """Stack protocol runs written by :func:`~scaling_bayes.evaluation.run_protocol` and save
     the stacked run (every table of an :class:`~scaling_bayes.evaluation.EvaluationResult`,
     plus ``stacking_weights.csv``) to ``out_dir``.  A stacked fold's diagnostics are its
@@ -177,6 +206,8 @@ def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.Pat
         Runs over the same settings, written by a runner that caches fold draws.
     out_dir : path
         Where the stacked run goes.
+    by, random_seed
+        Passed to :func:`cross_fold_stacking` (``by="benchmark"``: weights per benchmark).
 
     Returns
     -------
@@ -184,7 +215,7 @@ def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.Pat
     """
     predictions = {name: _read_csv(Path(path) / EvaluationResult.FILES["predictions"]) for name, path in runs.items()}
     draws = {name: load_fold_draws(path) for name, path in runs.items()}
-    stacked, weights = cross_fold_stacking(predictions, draws, DEFAULT_PROBS)
+    stacked, weights = cross_fold_stacking(predictions, draws, DEFAULT_PROBS, by=by, random_seed=random_seed)
     diagnostics = [_read_csv(Path(path) / EvaluationResult.FILES["diagnostics"]) for path in runs.values()
                    if (Path(path) / EvaluationResult.FILES["diagnostics"]).is_file()]
     result = EvaluationResult.from_predictions(
