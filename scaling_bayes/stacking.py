@@ -261,34 +261,58 @@ class StackedModel:
         Unfitted (or, with ``weights``, fitted) models with the
         :class:`~scaling_bayes.skill_model.LatentSkillModel` interface, e.g.
         ``{"latent": LatentSkillModel(), "flops": FlopsLawBaseline()}``.
-    weights : mapping of name to float, optional
-        Fixed mixture weights.  Without them, :meth:`fit` learns them first
-        (:meth:`learn_weights`), which fits every component twice.
+    weights : mapping of name to float, or DataFrame, optional
+        Fixed mixture weights: one per component, or (with ``by="benchmark"``) a DataFrame
+        with one row per benchmark and one column per component.  Without them, :meth:`fit`
+        learns them first (:meth:`learn_weights`), which fits every component twice.
+    by : {"benchmark"}, optional
+        None (default): one weight per component.  ``"benchmark"``: weights per benchmark,
+        partially pooled across benchmarks (:func:`hierarchical_stacking_weights`).
 
     Attributes
     ----------
-    weights : Series
-        The mixture weights, by component (after fitting or when given).
+    weights : Series or DataFrame
+        The mixture weights, by component (Series), or by benchmark and component
+        (DataFrame, with ``by="benchmark"``); after fitting or when given.
     weight_check : DataFrame or None
         The held-out cells the weights were learned on, with each component's log density.
     """
 
-    def __init__(self, components: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> None:
+    def __init__(self, components: Mapping[str, Any], weights: Mapping[str, float] | pd.DataFrame | None = None,
+                 by: str | None = None) -> None:
         if len(components) < 2:
             raise ValueError(f"a stack needs at least two components; got {list(components)}")
+        if isinstance(weights, pd.DataFrame) and by is None:
+            by = "benchmark"
+        if by not in (None, "benchmark"):
+            raise ValueError(f"by={by!r}: use None (one weight per component) or 'benchmark'")
         self.components = dict(components)
+        self.by = by
         self.weights = None if weights is None else self._checked(weights)
         self.weight_check: pd.DataFrame | None = None
         self.fit_seconds: float = float("nan")
 
-    def _checked(self, weights: Mapping[str, float]) -> pd.Series:
-        w = pd.Series(dict(weights), dtype=float).reindex(list(self.components))
-        if w.isna().any() or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+    def _checked(self, weights: Mapping[str, float] | pd.DataFrame) -> pd.Series | pd.DataFrame:
+        names = list(self.components)
+        if self.by is None:
+            w = pd.Series(dict(weights), dtype=float).reindex(names)
+            if w.isna().any() or (w < 0).any() or not np.isclose(w.sum(), 1.0):
+                raise ValueError(
+                    f"weights {dict(weights)} must give every component {names} a "
+                    "non-negative weight, summing to 1."
+                )
+            return w.rename("weight")
+        if not isinstance(weights, pd.DataFrame):
+            raise ValueError("with by='benchmark' give weights as a DataFrame: one row per benchmark, one column per component")
+        table = weights.astype(float).reindex(columns=names)
+        bad = table.index[table.isna().any(axis=1) | (table < 0).any(axis=1) | ~np.isclose(table.sum(axis=1), 1.0)]
+        if len(bad):
             raise ValueError(
-                f"weights {dict(weights)} must give every component {list(self.components)} a "
+                f"weights of benchmark(s) {list(bad)} must give every component {names} a "
                 "non-negative weight, summing to 1."
             )
-        return w.rename("weight")
+        table.index = table.index.astype(str).rename("benchmark")
+        return table
 
     def learn_weights(self, data: ScoreTable, *, random_seed: int = 0, min_sizes: int = 3,
                       **sampler_overrides: Any) -> pd.Series:
@@ -307,8 +331,19 @@ class StackedModel:
             columns[name] = component.log_predictive_density(draws, test_scores).to_series()
         check = pd.DataFrame(columns).dropna()
         self.weight_check = check
-        self.weights = stacking_weights(check)
+        self.weights = self.weights_from(check, levels=list(data.benchmarks), random_seed=random_seed)
         return self.weights
+
+    def weights_from(self, check: pd.DataFrame, *, levels: list[str] | None = None,
+                     random_seed: int = 0) -> pd.Series | pd.DataFrame:
+        """Stacking weights from held-out cells ``check`` (index (model, benchmark), one
+        column of log densities per component): :func:`stacking_weights`, or with
+        ``by="benchmark"`` :func:`hierarchical_stacking_weights` over ``levels``."""
+        if self.by is None:
+            return stacking_weights(check)
+        benchmarks = check.index.get_level_values("benchmark").astype(str).to_series(index=check.index, name="benchmark")
+        weights, _ = hierarchical_stacking_weights(check, benchmarks, levels=levels, random_seed=random_seed)
+        return weights
 
     def fit(self, data: ScoreTable, *, random_seed: int = 0, progressbar: bool = True,
             **sampler_overrides: Any) -> StackedModel:
@@ -328,7 +363,7 @@ class StackedModel:
         parts = {n: c.diagnostics for n, c in self.components.items()}
         return None if any(d is None for d in parts.values()) else _combined_diagnostics(parts)
 
-    def _require_weights(self) -> pd.Series:
+    def _require_weights(self) -> pd.Series | pd.DataFrame:
         if self.weights is None:
             raise RuntimeError("this StackedModel has no weights yet: fit it, or pass weights=.")
         return self.weights
@@ -337,10 +372,17 @@ class StackedModel:
                          warn_extrapolation: bool = True) -> xr.Dataset:
         """Mixture draws of ``score`` and ``mu``, dims (chain, draw, model, benchmark): each
         component's draws (with ``random_seed``) mixed by :func:`mix_draws`."""
-        weights = self._require_weights().to_dict()
+        weights = self._require_weights()
         parts = {n: c.predictive_draws(new_models, random_seed=random_seed, warn_extrapolation=warn_extrapolation)
                  for n, c in self.components.items()}
-        return xr.Dataset({v: mix_draws({n: p[v] for n, p in parts.items()}, weights) for v in ("score", "mu")})
+
+        def mixed(variable: str) -> xr.DataArray:
+            draws = {n: p[variable] for n, p in parts.items()}
+            if isinstance(weights, pd.DataFrame):
+                return mix_draws_by(draws, weights, dim="benchmark")
+            return mix_draws(draws, weights.to_dict())
+
+        return xr.Dataset({v: mixed(v) for v in ("score", "mu")})
 
     def predict(self, new_models: pd.DataFrame | ScoreTable, prob: float = 0.9, *, random_seed: int = 0) -> Prediction:
         """Credible intervals of the stacked forecast; the same table as
@@ -360,7 +402,8 @@ class StackedModel:
         for name, component in self.components.items():
             component.save(path / name)
         record = {"components": {n: type(c).__name__ for n, c in self.components.items()},
-                  "weights": weights.to_dict()}
+                  "by": self.by,
+                  "weights": weights.to_dict(orient="index") if isinstance(weights, pd.DataFrame) else weights.to_dict()}
         (path / "stack.json").write_text(json.dumps(record, indent=2))
         if self.weight_check is not None:
             self.weight_check.reset_index().to_csv(path / "weight_check.csv", index=False)
@@ -381,8 +424,15 @@ class StackedModel:
         if unknown:
             raise ValueError(f"{path / 'stack.json'} names unknown component classes {unknown}; known: {sorted(classes)}")
         components = {n: classes[c].load(path / n) for n, c in record["components"].items()}
-        return cls(components, weights=record["weights"])
+        by = record.get("by")
+        weights = record["weights"] if by is None else pd.DataFrame.from_dict(record["weights"], orient="index")
+        return cls(components, weights=weights, by=by)
 
     def __repr__(self) -> str:
-        weights = "unfitted" if self.weights is None else ", ".join(f"{n}={w:.2f}" for n, w in self.weights.items())
+        if self.weights is None:
+            weights = "unfitted"
+        elif isinstance(self.weights, pd.DataFrame):
+            weights = "per benchmark, mean " + ", ".join(f"{n}={w:.2f}" for n, w in self.weights.mean().items())
+        else:
+            weights = ", ".join(f"{n}={w:.2f}" for n, w in self.weights.items())
         return f"StackedModel({', '.join(self.components)}; weights: {weights})"

@@ -169,6 +169,26 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     pd.testing.assert_series_equal(loaded.weights, w)
     pd.testing.assert_frame_equal(loaded.predict(new, prob=0.9, random_seed=2).table, pred.table)
 
+    # per-benchmark weights, from the same held-out cells (no refits): one row per benchmark
+    by_bench = StackedModel(stack.components, by="benchmark")
+    learned = by_bench.weights_from(check, levels=list(two_benchmarks.benchmarks), random_seed=0)
+    assert list(learned.index) == list(two_benchmarks.benchmarks) and list(learned.columns) == ["richards", "logistic"]
+    np.testing.assert_allclose(learned.sum(axis=1), 1.0)
+    # fixed per-benchmark weights: the first benchmark all Richards, the second all logistic
+    first, second = two_benchmarks.benchmarks[:2]
+    fixed = pd.DataFrame({"richards": [1.0, 0.0], "logistic": [0.0, 1.0]}, index=[first, second])
+    by_bench = StackedModel(stack.components, weights=fixed)
+    assert by_bench.by == "benchmark" and "per benchmark" in repr(by_bench)
+    draws = by_bench.predict(new, prob=0.9, random_seed=2).draws["predictions"]["score"]
+    for bench, name in ((first, "richards"), (second, "logistic")):
+        np.testing.assert_array_equal(draws.sel(benchmark=bench).transpose("chain", "draw", "model").values,
+                                      parts[name].sel(benchmark=bench).transpose("chain", "draw", "model").values)
+    by_bench.save(tmp_path / "by_bench")
+    reloaded = StackedModel.load(tmp_path / "by_bench")
+    pd.testing.assert_frame_equal(reloaded.weights, by_bench.weights)
+    pd.testing.assert_frame_equal(reloaded.predict(new, prob=0.9, random_seed=2).table,
+                                  by_bench.predict(new, prob=0.9, random_seed=2).table)
+
 
 def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
     with pytest.raises(ValueError, match="at least two components"):
@@ -177,5 +197,12 @@ def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
         StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, weights={"a": 0.7, "b": 0.7})
     with pytest.raises(ValueError, match="every component"):
         StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, weights={"a": 1.0})
+    per_bench = pd.DataFrame({"a": [0.5, 0.9], "b": [0.5, 0.2]}, index=["B1", "B2"])
+    with pytest.raises(ValueError, match=r"benchmark\(s\) \['B2'\]"):
+        StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, weights=per_bench)
+    with pytest.raises(ValueError, match="give weights as a DataFrame"):
+        StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, weights={"a": 0.5, "b": 0.5}, by="benchmark")
+    with pytest.raises(ValueError, match="by='family'"):
+        StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, by="family")
     with pytest.raises(RuntimeError, match="no weights yet"):
         StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}).predictive_draws(pd.DataFrame())
