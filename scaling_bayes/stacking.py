@@ -40,7 +40,8 @@ from scaling_bayes.data import ScoreTable
 from scaling_bayes.inference import Diagnostics, SamplerConfig, diagnose, sample, warn_on_problems
 from scaling_bayes.prediction import Prediction, family_cases, summarize
 
-__all__ = ["StackedModel", "hierarchical_stacking_weights", "mix_draws", "mix_draws_by", "stacking_weights"]
+__all__ = ["StackedModel", "hierarchical_stacking_weights", "mix_draws", "mix_draws_by", "mixture_mean",
+           "stacking_weights"]
 
 #: NUTS settings of :func:`hierarchical_stacking_weights`: a model with a few dozen parameters,
 #: non-centred, whose level scale can approach 0 (a funnel), hence the high target_accept.
@@ -191,6 +192,42 @@ def mix_draws_by(draws: Mapping[str, xr.DataArray], weights: pd.DataFrame, dim: 
     pieces = [mix_draws({n: d.sel({dim: [label]}) for n, d in draws.items()}, rows.loc[label].to_dict())
               for label in labels]
     return xr.concat(pieces, dim=dim)
+
+
+def mixture_mean(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float] | pd.Series | pd.DataFrame) -> xr.DataArray:
+    """The mixture's mean ``Σ_k w_k E_k[y]``, each ``E_k`` over *all* of forecaster ``k``'s draws.
+
+    :func:`mix_draws` keeps ``w_k D`` of forecaster ``k``'s ``D`` draws, so the mean of its
+    output carries more Monte Carlo error than this (and moves when a weight changes by
+    less than one draw's share).  Stacked forecasts report this mean, and take their
+    intervals from the mixed draws.
+
+    Parameters
+    ----------
+    draws : mapping of name to DataArray
+        Dims (chain, draw, model, benchmark), the same labels for every name.
+    weights : mapping, Series or DataFrame
+        One weight per forecaster, or a DataFrame with one row per benchmark and one column
+        per forecaster (:func:`mix_draws_by`).
+
+    Returns
+    -------
+    DataArray
+        Dims (model, benchmark), labelled like the first forecaster's draws.
+    """
+    names = list(draws)
+    first = draws[names[0]].mean(("chain", "draw")).transpose("model", "benchmark")
+    total = xr.zeros_like(first, dtype=float)
+    for name in names:
+        mean = draws[name].mean(("chain", "draw")).astype(float).reindex_like(first)
+        if isinstance(weights, pd.DataFrame):
+            column = weights[name].set_axis(weights.index.astype(str))
+            w = xr.DataArray(column.reindex([str(b) for b in first["benchmark"].values]).to_numpy(float),
+                             dims="benchmark", coords={"benchmark": first["benchmark"].values})
+        else:
+            w = float(weights[name])
+        total = total + w * mean
+    return total
 
 
 def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -> xr.DataArray:
@@ -372,9 +409,16 @@ class StackedModel:
                          warn_extrapolation: bool = True) -> xr.Dataset:
         """Mixture draws of ``score`` and ``mu``, dims (chain, draw, model, benchmark): each
         component's draws (with ``random_seed``) mixed by :func:`mix_draws`."""
+        self._require_weights()
+        return self._mixed(self._component_draws(new_models, random_seed, warn_extrapolation))
+
+    def _component_draws(self, new_models: pd.DataFrame | ScoreTable, random_seed: int,
+                         warn_extrapolation: bool) -> dict[str, xr.Dataset]:
+        return {n: c.predictive_draws(new_models, random_seed=random_seed, warn_extrapolation=warn_extrapolation)
+                for n, c in self.components.items()}
+
+    def _mixed(self, parts: Mapping[str, xr.Dataset]) -> xr.Dataset:
         weights = self._require_weights()
-        parts = {n: c.predictive_draws(new_models, random_seed=random_seed, warn_extrapolation=warn_extrapolation)
-                 for n, c in self.components.items()}
 
         def mixed(variable: str) -> xr.DataArray:
             draws = {n: p[variable] for n, p in parts.items()}
@@ -386,13 +430,21 @@ class StackedModel:
 
     def predict(self, new_models: pd.DataFrame | ScoreTable, prob: float = 0.9, *, random_seed: int = 0) -> Prediction:
         """Credible intervals of the stacked forecast; the same table as
-        :meth:`LatentSkillModel.predict <scaling_bayes.skill_model.LatentSkillModel.predict>`."""
+        :meth:`LatentSkillModel.predict <scaling_bayes.skill_model.LatentSkillModel.predict>`,
+        its means from every component draw (:func:`mixture_mean`), its intervals and
+        medians from the mixed draws (:meth:`predictive_draws`)."""
         if not 0 < prob < 1:
             raise ValueError(f"prob={prob} must lie strictly between 0 and 1 (e.g. 0.9).")
+        weights = self._require_weights()
         first = next(iter(self.components.values()))
         models = first._prepare(new_models)
-        draws = self.predictive_draws(models, random_seed=random_seed)
+        parts = self._component_draws(models, random_seed, True)
+        draws = self._mixed(parts)
         table = summarize(draws, models, family_cases(models, first.design.families), prob)
+        # the mean over every component draw (mixture_mean), not only the mixed ones
+        for variable, column in (("score", "mean"), ("mu", "mu_mean")):
+            exact = mixture_mean({n: p[variable] for n, p in parts.items()}, weights)
+            table[column] = exact.to_series().reindex(pd.MultiIndex.from_frame(table[["model", "benchmark"]])).to_numpy()
         return Prediction(table=table, draws=xr.DataTree.from_dict({"predictions": draws}), prob=prob)
 
     def save(self, path: str | Path) -> Path:

@@ -11,7 +11,8 @@ import xarray as xr
 from scipy import stats
 
 from scaling_bayes import ConvergenceWarning, FlopsLawBaseline, LatentSkillModel, StackedModel
-from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws, mix_draws_by, stacking_weights
+from scaling_bayes.stacking import (hierarchical_stacking_weights, mix_draws, mix_draws_by, mixture_mean,
+                                   stacking_weights)
 
 
 def test_stacking_weights_recover_a_mixtures_proportion():
@@ -123,6 +124,22 @@ def test_mix_draws_by_benchmark_uses_each_benchmarks_weights():
         mix_draws_by({"a": constant_draws(0.0), "b": constant_draws(1.0)}, weights.loc[["B1"]])
 
 
+def test_mixture_mean_weighs_every_draw_of_each_forecaster():
+    rng = np.random.default_rng(0)
+    a = constant_draws(0.0).copy(data=rng.normal(0.0, 1.0, (2, 10, 2, 2)))
+    b = constant_draws(1.0)
+    exact = mixture_mean({"a": a, "b": b}, {"a": 0.25, "b": 0.75})
+    assert exact.dims == ("model", "benchmark")
+    np.testing.assert_allclose(exact, 0.25 * a.mean(("chain", "draw")) + 0.75)
+    # mix_draws keeps 2 or 3 of a's 10 draws per chain, so its mean differs from the exact one
+    mixed = mix_draws({"a": a, "b": b}, {"a": 0.25, "b": 0.75}).mean(("chain", "draw"))
+    assert not np.allclose(mixed, exact)
+    per_bench = pd.DataFrame({"a": [1.0, 0.5], "b": [0.0, 0.5]}, index=["B1", "B2"])
+    exact = mixture_mean({"a": a, "b": b}, per_bench)
+    np.testing.assert_allclose(exact.sel(benchmark="B1"), a.mean(("chain", "draw")).sel(benchmark="B1"))
+    np.testing.assert_allclose(exact.sel(benchmark="B2"), 0.5 * a.mean(("chain", "draw")).sel(benchmark="B2") + 0.5)
+
+
 #: structure, not convergence: tiny fits with one MAP start (as the opt-in terms' tests)
 TINY_FIT = dict(chains=2, draws=40, tune=100, mode_starts=1, progressbar=False)
 
@@ -163,6 +180,10 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     from_first = np.isin(mixed.sel(cell).values, parts["richards"].sel(cell).values)
     assert (from_first | np.isin(mixed.sel(cell).values, parts["logistic"].sel(cell).values)).all()
     assert from_first.mean() == pytest.approx(w["richards"], abs=1 / mixed.sizes["draw"])
+    # the table's mean: every component draw, weighted (intervals come from the mixed draws)
+    exact = sum(w[n] * parts[n].mean(("chain", "draw")) for n in parts)
+    table = pred.table.set_index(["model", "benchmark"])
+    np.testing.assert_allclose(table["mean"], exact.to_series().reindex(table.index), rtol=1e-6)
 
     stack.save(tmp_path / "stack")
     loaded = StackedModel.load(tmp_path / "stack")

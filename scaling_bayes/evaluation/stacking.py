@@ -13,8 +13,9 @@ As with :func:`~scaling_bayes.evaluation.calibration.cross_fold_conformal`, a te
 weights are learned *only from the other test groups of its setting*: each of them was
 forecast by a fit that had not seen it, and none involves the group's own scores.  The
 group's forecast is then the mixture of its components' predictive draws
-(:func:`mix_draws`), summarised like any other forecaster's, so the stacked run is scored on
-exactly the rows, metrics and Sloth comparison of its components.
+(:func:`mix_draws`), summarised like any other forecaster's, except that its ``mean`` is the
+exact mixture mean over all component draws (:func:`~scaling_bayes.stacking.mixture_mean`).
+The stacked run is scored on exactly the rows, metrics and Sloth comparison of its components.
 
 >>> result = stack_runs({"latent": "runs/latent", "flops": "runs/flops"}, "runs/stacked")  # doctest: +SKIP
 """
@@ -30,7 +31,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws, mix_draws_by, stacking_weights
+from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws, mix_draws_by, mixture_mean, stacking_weights
 
 from ._aggregate import SETTING_KEYS
 from .metrics import DEFAULT_PROBS, interval_probs, summarize_draws
@@ -167,6 +168,8 @@ def cross_fold_stacking(
             target = frame[frame["test_group"] == group]
             observed = target.pivot(index="model", columns="benchmark", values="observed")
             summary = summarize_draws(mixed, observed, probs)
+            exact = mixture_mean(fold_draws, table).to_series().rename("mean").reset_index()
+            summary = summary.drop(columns="mean").merge(exact, on=["model", "benchmark"], how="left")
             summary = summary.merge(target.drop(columns=["observed"]), on=["model", "benchmark"], how="right")
             w_rows = table.loc[summary["benchmark"], names].to_numpy(float)
             summary["lpd"] = special.logsumexp(summary[lpd_cols].to_numpy(float), b=w_rows, axis=1)
