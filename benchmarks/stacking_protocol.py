@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/stacking_protocol.py [--settings leaderboard_v2:1 all12:1 ...]
         [--chains 2 --draws 300 --tune 500] [--out benchmarks/results/sloth_stacked]
-        [--by benchmark [--stacked-out DIR]]
+        [--by benchmark|none] [--stacked-out DIR]
 
 For each setting in turn, every component is run on the protocol's folds
 (:func:`scaling_bayes.evaluation.run_protocol`, one Dask worker; the folds' predictive draws
@@ -12,12 +12,14 @@ are cached beside their predictions under ``OUT/components/<name>/folds``), and 
 components are stacked across folds (:func:`scaling_bayes.evaluation.stacking.cross_fold_stacking`):
 each test group's mixture weights are learned only from the other test groups of its setting.
 Writes the stacked run (``predictions.csv``, ``metrics.csv``, ``summary.md``, …, and
-``stacking_weights.csv``) to ``OUT`` and each component's run to ``OUT/components/<name>``.
+``stacking_weights.csv``) to the stacked-out directory and each component's run to ``OUT/components/<name>``.
 Folds are cached, so an interrupted run resumes; settings are run in the order given.
 
-``--by benchmark`` learns each test group's weights per benchmark, partially pooled across
-benchmarks (:func:`scaling_bayes.stacking.hierarchical_stacking_weights`), from the same
-component runs, and writes the stacked run to ``--stacked-out`` (default ``OUT_by_benchmark``).
+By default (``--by benchmark``) each test group's weights are learned per benchmark,
+partially pooled across benchmarks (:func:`scaling_bayes.stacking.hierarchical_stacking_weights`),
+and the stacked run goes to ``--stacked-out`` (default ``OUT_by_benchmark``); ``--by none``
+learns one weight vector per test group and writes to ``OUT``.  The stack is computed once,
+after every setting's components have run.
 """
 
 from __future__ import annotations
@@ -56,14 +58,15 @@ def main() -> None:
     p.add_argument("--tune", type=int, default=500)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "sloth_stacked")
-    p.add_argument("--by", choices=["benchmark"], default=None,
-                   help="weights per benchmark, partially pooled (default: one weight vector per test group)")
+    p.add_argument("--by", choices=["benchmark", "none"], default="benchmark",
+                   help="weights per benchmark, partially pooled (default), or 'none': one weight "
+                   "vector per test group")
     p.add_argument("--stacked-out", type=Path, default=None,
-                   help="where the stacked run goes (default: OUT, or OUT_by_benchmark with --by benchmark)")
+                   help="where the stacked run goes (default: OUT_by_benchmark, or OUT with --by none)")
     args = p.parse_args()
-    stacked_out = args.stacked_out or (args.out if args.by is None else args.out.with_name(f"{args.out.name}_by_{args.by}"))
+    by = None if args.by == "none" else args.by
+    stacked_out = args.stacked_out or (args.out if by is None else args.out.with_name(f"{args.out.name}_by_{by}"))
     sample_kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
-    done: list[tuple[str, int]] = []
     for setting in args.settings:
         for name, factory in COMPONENTS.items():
             print(f"== {setting[0]} n={setting[1]}: {name}", flush=True)
@@ -71,13 +74,13 @@ def main() -> None:
                 warnings.simplefilter("ignore", UserWarning)
                 run_protocol(factory, settings=[setting], out_dir=args.out / "components" / name,
                              n_workers=args.workers, sample_kwargs=sample_kwargs)
-        done.append(setting)
-        runs = {}
-        for name, factory in COMPONENTS.items():  # every finished setting, from the fold caches
-            runs[name] = run_protocol(factory, settings=done, out_dir=args.out / "components" / name,
-                                      sample_kwargs=sample_kwargs, progress=False).out_dir
-        result = stack_runs(runs, stacked_out, by=args.by)
-        print(result.summary_markdown().split("## Calibration")[0], flush=True)
+    runs = {}
+    for name, factory in COMPONENTS.items():  # every setting asked for, from the fold caches
+        runs[name] = run_protocol(factory, settings=list(args.settings), out_dir=args.out / "components" / name,
+                                  sample_kwargs=sample_kwargs, progress=False).out_dir
+    print(f"== stacking ({'per benchmark' if by else 'one weight vector per test group'}) -> {stacked_out}", flush=True)
+    result = stack_runs(runs, stacked_out, by=by)
+    print(result.summary_markdown().split("## Calibration")[0], flush=True)
 
 
 if __name__ == "__main__":
