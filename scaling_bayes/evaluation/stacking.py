@@ -13,7 +13,7 @@ As with :func:`~scaling_bayes.evaluation.calibration.cross_fold_conformal`, a te
 weights are learned *only from the other test groups of its setting*: each of them was
 forecast by a fit that had not seen it, and none involves the group's own scores.  The
 group's forecast is then the mixture of its components' predictive draws
-(:func:`mix_draws`), summarised like any other forecaster's, except that its ``mean`` is the
+(:func:`~scaling_bayes.stacking.mix_draws`), summarised like any other forecaster's, except that its ``mean`` is the
 exact mixture mean over all component draws (:func:`~scaling_bayes.stacking.mixture_mean`).
 The stacked run is scored on exactly the rows, metrics and Sloth comparison of its components.
 
@@ -31,7 +31,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special
 
-from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws, mix_draws_by, mixture_mean, stacking_weights
+from scaling_bayes.stacking import hierarchical_stacking_weights, mix_draws_by, mixture_mean, stacking_weights
 
 from ._aggregate import SETTING_KEYS
 from .metrics import DEFAULT_PROBS, interval_probs, summarize_draws
@@ -150,14 +150,12 @@ def cross_fold_stacking(
             setting_group = {**dict(zip(SETTING_KEYS, setting)), "test_group": group}
             if by is None:
                 w = stacking_weights(lpd)
-                mixed = mix_draws(fold_draws, w.to_dict())
                 table = pd.DataFrame([w.to_numpy()] * len(benchmarks), index=pd.Index(benchmarks, name="benchmark"),
                                      columns=names)
                 weight_rows.append({**setting_group, **{f"weight_{n}": w[n] for n in names}, "n_calibration": len(calib)})
             else:
                 table, diag = hierarchical_stacking_weights(lpd, calib["benchmark"].rename("benchmark"),
                                                             levels=benchmarks, random_seed=random_seed)
-                mixed = mix_draws_by(fold_draws, table, dim="benchmark")
                 counts = calib["benchmark"].value_counts()
                 weight_rows.extend(
                     {**setting_group, "benchmark": b, **{f"weight_{n}": table.loc[b, n] for n in names},
@@ -165,6 +163,7 @@ def cross_fold_stacking(
                      "min_ess_bulk": diag.min_ess_bulk, "divergences": diag.divergences}
                     for b in benchmarks
                 )
+            mixed = mix_draws_by(fold_draws, table, dim="benchmark")  # pooled: the same row for every benchmark
             target = frame[frame["test_group"] == group]
             observed = target.pivot(index="model", columns="benchmark", values="observed")
             summary = summarize_draws(mixed, observed, probs)
