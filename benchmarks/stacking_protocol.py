@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/stacking_protocol.py [--settings leaderboard_v2:1 all12:1 ...]
         [--chains 2 --draws 300 --tune 500] [--out benchmarks/results/sloth_stacked]
-        [--by benchmark|none] [--stacked-out DIR]
+        [--by benchmark|none] [--stacked-out DIR] [--components latent flops latent_k3]
 
 For each setting in turn, every component is run on the protocol's folds
 (:func:`scaling_bayes.evaluation.run_protocol`, one Dask worker; the folds' predictive draws
@@ -20,6 +20,11 @@ partially pooled across benchmarks (:func:`scaling_bayes.stacking.hierarchical_s
 and the stacked run goes to ``--stacked-out`` (default ``OUT_by_benchmark``); ``--by none``
 learns one weight vector per test group and writes to ``OUT``.  The stack is computed once,
 after every setting's components have run.
+
+``--components`` names the forecasters stacked (default: the stack of record, ``latent``
+and ``flops``).  With any other set the stacked run goes to ``OUT_<names>`` (plus
+``_by_benchmark``), so it never overwrites the stack of record; components are cached by
+name, so ``latent`` and ``flops`` are reused.
 """
 
 from __future__ import annotations
@@ -35,8 +40,12 @@ from scaling_bayes.evaluation import SETTINGS, run_protocol
 from scaling_bayes.evaluation.stacking import stack_runs
 
 RESULTS = Path(__file__).parent / "results"
-#: The stacked forecasters, by name: the default latent-skill model and the Bayesian FLOPs law.
-COMPONENTS = {"latent": partial(LatentSkillModel), "flops": partial(FlopsLawBaseline)}
+#: The forecasters that can be stacked, by name: the default latent-skill model (K=4), the
+#: Bayesian FLOPs law, and the latent-skill model at K=3 (the other K whose whole-data fit converges).
+COMPONENTS = {"latent": partial(LatentSkillModel), "flops": partial(FlopsLawBaseline),
+              "latent_k3": partial(LatentSkillModel, 3)}
+#: The stack of record's components.
+DEFAULT_COMPONENTS = ("latent", "flops")
 #: Settings in the order they are run: those where the latent-skill model trails Sloth first.
 ORDER = [("leaderboard_v2", 1), ("all12", 1), ("leaderboard_v2", 2), ("all12", 2),
          ("leaderboard_v1", 2), ("leaderboard_v1", 1)]
@@ -62,20 +71,27 @@ def main() -> None:
                    help="weights per benchmark, partially pooled (default), or 'none': one weight "
                    "vector per test group")
     p.add_argument("--stacked-out", type=Path, default=None,
-                   help="where the stacked run goes (default: OUT_by_benchmark, or OUT with --by none)")
+                   help="where the stacked run goes (default: OUT_by_benchmark, or OUT with --by none; "
+                   "OUT_<components>... with other components)")
+    p.add_argument("--components", nargs="+", choices=list(COMPONENTS), default=list(DEFAULT_COMPONENTS),
+                   help="forecasters to stack (default: %(default)s)")
     args = p.parse_args()
+    if len(set(args.components)) < 2 or len(set(args.components)) != len(args.components):
+        p.error(f"--components {' '.join(args.components)}: name at least two different forecasters, each once")
     by = None if args.by == "none" else args.by
-    stacked_out = args.stacked_out or (args.out if by is None else args.out.with_name(f"{args.out.name}_by_{by}"))
+    stacked_name = args.out.name if tuple(args.components) == DEFAULT_COMPONENTS else "_".join([args.out.name, *args.components])
+    stacked_out = args.stacked_out or args.out.with_name(stacked_name if by is None else f"{stacked_name}_by_{by}")
+    components = {c: COMPONENTS[c] for c in args.components}
     sample_kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
     for setting in args.settings:
-        for name, factory in COMPONENTS.items():
+        for name, factory in components.items():
             print(f"== {setting[0]} n={setting[1]}: {name}", flush=True)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 run_protocol(factory, settings=[setting], out_dir=args.out / "components" / name,
                              n_workers=args.workers, sample_kwargs=sample_kwargs)
     runs = {}
-    for name, factory in COMPONENTS.items():  # every setting asked for, from the fold caches
+    for name, factory in components.items():  # every setting asked for, from the fold caches
         runs[name] = run_protocol(factory, settings=list(args.settings), out_dir=args.out / "components" / name,
                                   sample_kwargs=sample_kwargs, progress=False).out_dir
     print(f"== stacking ({'per benchmark' if by else 'one weight vector per test group'}) -> {stacked_out}", flush=True)
