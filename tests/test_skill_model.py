@@ -194,12 +194,20 @@ def test_bad_requests_get_clear_errors(fitted, tmp_path):
         LatentSkillModel.load(tmp_path)
 
 
-def test_model_effects_fit_predicts_the_three_cases_and_reloads(small_v2, requests, tmp_path):
-    """The opt-in per-model deviations end to end, at a smaller size than the default's tests:
-    fit, the exact conditional of the integrated-out variant effect, prediction in all three
-    cases (each new model's own deviation is checked in ``tests/test_prediction.py``), and a
-    save/load round trip."""
-    model = LatentSkillModel(n_skills=2, model_effects=True)
+def test_opt_in_terms_together_fit_predict_the_three_cases_and_reload(small_v2, requests, tmp_path):
+    """The three opt-in terms end to end, in one fit (one compile instead of three; each term's
+    likelihood is checked alone against the prediction code in ``tests/test_model.py``):
+
+    - per-model deviations: labelled, and the data shrink each variant's effect below the
+      population's ``variant_sd`` (the exact conditional of the integrated-out variant effect);
+    - variant × benchmark deviations: labelled, and a larger model of a seen variant is moved
+      by its variant's own deviations (against the same draws with them zeroed);
+    - learned lower asymptotes: one per benchmark, at or above the guessing floor, and every
+      predicted latent mean lies above its draw's asymptote;
+
+    prediction covers all three cases, and a saved fit reloads and predicts identically."""
+    terms = dict(model_effects=True, benchmark_effects=True, learned_floors=True)
+    model = LatentSkillModel(n_skills=2, **terms)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(small_v2, random_seed=3, **OPT_IN_FIT)
@@ -207,59 +215,30 @@ def test_model_effects_fit_predicts_the_three_cases_and_reloads(small_v2, reques
     assert post["model_sd"].dims == ("chain", "draw", "skill")
     assert post["alpha_variant_sd"].dims == ("chain", "draw", "variant", "skill")
     assert float((post["alpha_variant_sd"] - post["variant_sd"]).max()) < 0.0  # data inform it
-    t = model.predict(requests, prob=0.9, random_seed=5).table
-    assert set(t["case"]) == {"known_variant", "new_variant", "new_family"}
-    assert ((t["lower"] <= t["median"]) & (t["median"] <= t["upper"])).all()
-    model.save(tmp_path / "run")
-    loaded = LatentSkillModel.load(tmp_path / "run")
-    assert loaded.config.model_effects
-    pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
-
-
-def test_benchmark_effects_fit_predicts_the_three_cases_and_reloads(small_v2, requests, tmp_path):
-    """The opt-in variant × benchmark deviations end to end: the posterior carries them
-    with their labels, a larger model of a seen variant is shifted by its variant's own
-    deviations (compared with the same draws with them zeroed), and a saved fit reloads."""
-    model = LatentSkillModel(n_skills=2, benchmark_effects=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(small_v2, random_seed=3, **OPT_IN_FIT)
-    post = model.posterior
     assert post["variant_benchmark"].dims == ("chain", "draw", "variant", "benchmark")
     assert post["benchmark_effect_sd"].dims == ("chain", "draw", "benchmark")
-    t = model.predict(requests, prob=0.9, random_seed=5).table
+    c = post["lower_asymptote"]
+    assert c.dims == ("chain", "draw", "benchmark")
+    assert (c >= model.design.floors).all()
+
+    pred = model.predict(requests, prob=0.9, random_seed=5)
+    t = pred.table
     assert set(t["case"]) == {"known_variant", "new_variant", "new_family"}
     assert ((t["lower"] <= t["median"]) & (t["median"] <= t["upper"])).all()
-    zeroed = LatentSkillModel(n_skills=2)
+    mu = pred.draws["predictions"]["mu"]
+    assert (mu >= c.sel(benchmark=mu["benchmark"]) - 1e-9).all()
+
+    zeroed = LatentSkillModel(n_skills=2, model_effects=True, learned_floors=True)
     zeroed.design, zeroed.idata = model.design, model.idata.copy()
     zeroed.idata["posterior"] = post.drop_vars(["variant_benchmark", "benchmark_effect_sd"])
     known = t["case"] == "known_variant"
     t0 = zeroed.predict(requests, prob=0.9, random_seed=5).table
     assert (t.loc[known, "mu_mean"] - t0.loc[known, "mu_mean"]).abs().max() > 1e-3
+
     model.save(tmp_path / "run")
     loaded = LatentSkillModel.load(tmp_path / "run")
-    assert loaded.config.benchmark_effects
+    assert all(getattr(loaded.config, name) for name in terms)
     pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, t)
-
-
-def test_learned_floors_fit_predicts_above_them_and_reloads(small_v2, requests, tmp_path):
-    """The opt-in learned lower asymptotes end to end: one per benchmark, at or above the
-    guessing floor; every predicted latent mean lies above its draw's asymptote; a saved fit
-    reloads and predicts identically."""
-    model = LatentSkillModel(n_skills=2, learned_floors=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(small_v2, random_seed=3, **OPT_IN_FIT)
-    c = model.posterior["lower_asymptote"]
-    assert c.dims == ("chain", "draw", "benchmark")
-    assert (c >= model.design.floors).all()
-    pred = model.predict(requests, prob=0.9, random_seed=5)
-    mu = pred.draws["predictions"]["mu"]
-    assert (mu >= c.sel(benchmark=mu["benchmark"]) - 1e-9).all()
-    model.save(tmp_path / "run")
-    loaded = LatentSkillModel.load(tmp_path / "run")
-    assert loaded.config.learned_floors
-    pd.testing.assert_frame_equal(loaded.predict(requests, prob=0.9, random_seed=5).table, pred.table)
 
 
 def test_prior_predictive_is_labelled_reproducible_and_leaves_the_model_unfitted(prior_v2, small_v2):
