@@ -97,6 +97,8 @@ def main() -> None:
     print(f"== stacking ({'per benchmark' if by else 'one weight vector per test group'}) -> {stacked_out}", flush=True)
     result = stack_runs(runs, stacked_out, by=by)
     print(result.summary_markdown().split("## Calibration")[0], flush=True)
+    scored = result.predictions.dropna(subset=["observed"])
+    print(f"cross-fold log score (sum of lpd over {len(scored)} test cells): {scored['lpd'].sum():.1f}", flush=True)
 
 
 if __name__ == "__main__":
