@@ -1,4 +1,4 @@
-"""Sloth's protocol for a stack of forecasters: the latent-skill model and the FLOPs baseline.
+"""Sloth's protocol for a stack of forecasters: latent-skill models (K=4, K=3) and the FLOPs baseline.
 
 Usage::
 
@@ -17,14 +17,16 @@ Folds are cached, so an interrupted run resumes; settings are run in the order g
 
 By default (``--by benchmark``) each test group's weights are learned per benchmark,
 partially pooled across benchmarks (:func:`scaling_bayes.stacking.hierarchical_stacking_weights`),
-and the stacked run goes to ``--stacked-out`` (default ``OUT_by_benchmark``); ``--by none``
-learns one weight vector per test group and writes to ``OUT``.  The stack is computed once,
-after every setting's components have run.
+and the stacked run goes to ``--stacked-out`` (default: the name below plus ``_by_benchmark``);
+``--by none`` learns one weight vector per test group and drops the suffix.  The stack is
+computed once, after every setting's components have run.
 
-``--components`` names the forecasters stacked (default: the stack of record, ``latent``
-and ``flops``).  With any other set the stacked run goes to ``OUT_<names>`` (plus
-``_by_benchmark``), so it never overwrites the stack of record; components are cached by
-name, so ``latent`` and ``flops`` are reused.
+``--components`` names the forecasters stacked (default: the stack of record since session 15,
+``latent flops latent_k3``: the latent-skill model at K=4, the FLOPs law, the latent model at
+K=3).  The stacked run goes to ``OUT_<names>`` (plus ``_by_benchmark``), e.g.
+``sloth_stacked_latent_flops_latent_k3_by_benchmark``; the first stack, ``latent flops``, keeps
+the plain ``OUT`` name (``sloth_stacked_by_benchmark``).  Components are cached by name, so each
+component's folds are fitted once whichever stacks use them.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ RESULTS = Path(__file__).parent / "results"
 #: Bayesian FLOPs law, and the latent-skill model at K=3 (the other K whose whole-data fit converges).
 COMPONENTS = {"latent": partial(LatentSkillModel), "flops": partial(FlopsLawBaseline),
               "latent_k3": partial(LatentSkillModel, 3)}
-#: The stack of record's components.
-DEFAULT_COMPONENTS = ("latent", "flops")
+#: The stack of record's components (session 15, adopted by its cross-fold log score).
+DEFAULT_COMPONENTS = ("latent", "flops", "latent_k3")
+#: The first stack (sessions 12-14), whose runs keep the plain OUT name.
+FIRST_STACK = ("latent", "flops")
 #: Settings in the order they are run: those where the latent-skill model trails Sloth first.
 ORDER = [("leaderboard_v2", 1), ("all12", 1), ("leaderboard_v2", 2), ("all12", 2),
          ("leaderboard_v1", 2), ("leaderboard_v1", 1)]
@@ -79,7 +83,7 @@ def main() -> None:
     if len(set(args.components)) < 2 or len(set(args.components)) != len(args.components):
         p.error(f"--components {' '.join(args.components)}: name at least two different forecasters, each once")
     by = None if args.by == "none" else args.by
-    stacked_name = args.out.name if tuple(args.components) == DEFAULT_COMPONENTS else "_".join([args.out.name, *args.components])
+    stacked_name = args.out.name if tuple(args.components) == FIRST_STACK else "_".join([args.out.name, *args.components])
     stacked_out = args.stacked_out or args.out.with_name(stacked_name if by is None else f"{stacked_name}_by_{by}")
     components = {c: COMPONENTS[c] for c in args.components}
     sample_kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
@@ -89,7 +93,7 @@ def main() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 run_protocol(factory, settings=[setting], out_dir=args.out / "components" / name,
-                             n_workers=args.workers, sample_kwargs=sample_kwargs)
+                             n_workers=args.workers, sample_kwargs=sample_kwargs, save=False)
     runs = {}
     for name, factory in components.items():  # every setting asked for, from the fold caches
         runs[name] = run_protocol(factory, settings=list(args.settings), out_dir=args.out / "components" / name,

@@ -581,9 +581,10 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         mu_all = link_mean(z, floor, nu, backend="pytensor")
         m, j = design.cell_model, design.cell_benchmark
         mu = pt.clip(mu_all[m, j], 1e-6, 1.0 - 1e-6)
-        pm.Beta(
-            "score", alpha=mu * phi[j], beta=(1.0 - mu) * phi[j], observed=design.y, dims="cell"
-        )
+        # the scores as data, not graph constants: fits that differ only in their scores
+        # (simulated worlds, refits) share one compiled function
+        y = pm.Data("score_observed", design.y, dims="cell")
+        pm.Beta("score", alpha=mu * phi[j], beta=(1.0 - mu) * phi[j], observed=y, dims="cell")
     return model
 
 

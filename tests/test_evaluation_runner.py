@@ -118,7 +118,11 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     assert (diag["n_test"] == [len(f.test_models) for f in two_folds]).all()
     assert "Accuracy vs Sloth" in (out / "summary.md").read_text()
 
-    # resume: everything cached -> no fit
+    # resume: everything cached -> no fit; save=False leaves the all-folds tables as they were
+    first_fold = run_protocol(factory, out_dir=out, data=data, folds=two_folds[:1], scheduler="sync",
+                              sample_kwargs={"draws": 10}, progress=False, save=False)
+    assert set(first_fold.predictions["test_group"]) == {two_folds[0].group_label}
+    assert len(pd.read_csv(out / "predictions.csv")) == n_rows
     again = run_protocol(factory, out_dir=out, data=data, folds=two_folds, scheduler="sync",
                          sample_kwargs={"draws": 10}, progress=False)
     assert _fit_calls(tmp_path) == 2

@@ -77,6 +77,28 @@ def test_model_has_named_dims_and_finite_logp(small_v2):
     assert list(model.coords["skill"]) == ["MMLU-PRO", "MATH Lvl 5"]
 
 
+def test_observed_scores_are_data_so_one_compiled_logp_serves_other_scores(small_v2):
+    """The scores enter as the ``score_observed`` data container, not graph constants: a
+    function compiled once gives, after ``set_data``, the log density of a model built on
+    the other scores (what lets the parameter-recovery worlds share one compile)."""
+    import dataclasses
+
+    import pymc as pm
+
+    design = build_design(small_v2)
+    model = build_model(design, ModelConfig(n_skills=2))
+    point = model.initial_point()
+    logp = model.compile_logp()
+    before = logp(point)
+    other = np.clip(design.y[::-1], 0.01, 0.99)  # the scores in reverse cell order
+    with model:
+        pm.set_data({"score_observed": other})
+    after = logp(point)
+    rebuilt = build_model(dataclasses.replace(design, y=other), ModelConfig(n_skills=2))
+    assert after != pytest.approx(before)
+    assert after == pytest.approx(rebuilt.compile_logp()(point), rel=1e-10)
+
+
 def test_robust_families_scale_each_familys_effect_by_its_own_weight(small_v2):
     """``robust_families=True``: a scalar ``family_dof`` and one ``family_weight`` per base
     family, and at a prior draw α_f − m = (ε_f / √w_f) · (diag(σ) chol(R))ᵀ exactly, so a family

@@ -26,10 +26,15 @@ CHECKED = ["slopes", "skill_mean", "alpha_family", "alpha_variant", "loadings_fr
 def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     """Pooled over several simulated worlds: one world's parameters are correlated (its
     variant effects, slopes and loadings move together), so a single world's coverage is
-    noisy.  Measured with the default model on this subset at the test's 2 × 250 draws (after
-    400 tuning steps), the five worlds covered 0.72, 0.91, 0.88, 0.90, 0.95 of their 78 values
-    (pooled 0.87; max R-hat 1.03-1.08; at 2 × 400 draws 0.69/0.94/0.92/0.90/0.97, R-hat
-    1.02-1.04).  The worlds are drawn with fastmath off
+    noisy.  Measured with the default model on this subset at the test's 2 × 250 draws after
+    600 tuning steps (session 16, the observed scores a ``pm.Data`` container so the five
+    refits share one compiled function), the five worlds covered 0.73, 0.91, 0.92, 0.88, 0.99
+    of their 78 values (pooled 0.89; max R-hat 1.02-1.06).  After 400 tuning steps one world
+    mixed poorly (R-hat 1.12, bulk ESS 12; the others 1.03, pooled coverage 0.87); before the
+    change, with the scores graph constants, 400 tuning steps had given R-hat 1.03-1.08 and
+    0.72/0.91/0.88/0.90/0.95 (2 × 400 draws: 0.69/0.94/0.92/0.90/0.97).  Bit-level changes
+    to the compiled graph move each refit's chains, not the coverage.  The worlds are drawn
+    with fastmath off
     (:func:`~scaling_bayes.inference.sample_prior_predictive`): with it on, a long-used and a
     fresh compile cache drew different worlds, and at 2 × 250 draws one refit's R-hat was 1.06
     on one machine but 1.25 in a clean-clone CI run."""
@@ -54,7 +59,7 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
         sim = build_model(dataclasses.replace(design, y=y), config)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            idata = sample(sim, SamplerConfig(chains=2, draws=250, tune=400), random_seed=1,
+            idata = sample(sim, SamplerConfig(chains=2, draws=250, tune=600), random_seed=1,
                            progressbar=False, hold_fixed_in_init=SCALE_VARIABLES)
         assert diagnose(idata).max_rhat < 1.1, f"world {pick}"
         world = []
@@ -68,7 +73,7 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     inside = np.concatenate(inside)
     rate = inside.mean()
     # n ≈ 5 × 78 values.  Worlds vary (sd of one world's rate ≈ 0.1 above), so the mean of
-    # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.87 and survives one world as
+    # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.87-0.89 and survives one world as
     # poor as the worst seen (0.64, in an earlier set of worlds) among four typical ones
     # (pooled ≈ 0.86).
     assert len(inside) > 5 * 60

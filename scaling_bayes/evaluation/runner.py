@@ -613,6 +613,7 @@ def run_protocol(
     probs: Sequence[float] = DEFAULT_PROBS,
     overwrite: bool = False,
     progress: bool = True,
+    save: bool = True,
 ) -> EvaluationResult:
     """Evaluate a forecaster on Sloth's leave-family-out folds.
 
@@ -647,6 +648,10 @@ def run_protocol(
         Recompute folds even if cached.
     progress : bool
         Show a tqdm progress bar over folds.
+    save : bool
+        Write the run's tables (``predictions.csv``, ``metrics.csv``, ..., ``summary.md``) to
+        ``out_dir``. ``False`` only fits and caches the folds and returns the result in memory,
+        e.g. to run a component setting by setting without overwriting its all-settings tables.
 
     Returns
     -------
@@ -715,5 +720,6 @@ def run_protocol(
     leading = [c for c in DIAGNOSTIC_COLUMNS if c in diagnostics.columns]
     diagnostics = diagnostics[leading + [c for c in diagnostics.columns if c not in leading]]
     result = EvaluationResult.from_predictions(predictions, diagnostics, out)
-    result.save(out)
+    if save:
+        result.save(out)
     return result
