@@ -456,7 +456,9 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     ``family_slopes``: ``family_slope`` (family, skill) and ``family_slope_sd`` (skill);
     ``loadings``
     (benchmark, skill), ``intercept`` (benchmark), ``nu`` (benchmark), ``phi``
-    (benchmark), likelihood ``score`` (cell).
+    (benchmark), likelihood ``score`` (cell).  Data containers: ``covariates`` (model,
+    covariate) and ``score_observed`` (cell), the observed scores, so a refit on other
+    scores (``pm.set_data``) reuses the compiled functions.
     """
     p = config.priors
     benchmarks = design.benchmarks
