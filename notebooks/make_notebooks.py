@@ -21,6 +21,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 # The benchmarks/results/ run of the current default model, which notebook 03 loads first.
 DEFAULT_RUN = "sloth_translog_sq"
+# The protocol's stack of record (benchmarks/stacking_protocol.py), which notebook 03 shows beside it.
+STACK_RUN = "sloth_stacked_latent_flops_latent_k3_by_benchmark"
 
 FAST_NOTE = (
     "> **Fast mode.** With the environment variable `SCALING_BAYES_FAST=1` (as when these "
@@ -259,6 +261,30 @@ def evaluation() -> list:
         new_code_cell("plots.plot_interval_width(result)"),
         new_markdown_cell("## Per model: how often we beat Sloth's best"),
         new_code_cell("result.win_rates"),
+        new_markdown_cell(
+            "## The stack of record\n\n"
+            "`python benchmarks/stacking_protocol.py` mixes three forecasters: the latent-skill "
+            "model at K=4 and at K=3 and the Bayesian FLOPs law. Each test group's weights, one "
+            "set per benchmark, are learned by stacking on the *other* test groups' held-out log "
+            "densities, never its own. Family-macro MAE (pp) next to Sloth's best K (chosen on "
+            "the test error, an oracle) with the 90% group-bootstrap interval of the difference, "
+            "pure-posterior 90% coverage, and the median weights."
+        ),
+        new_code_cell(
+            f"stack_dir = root / \"benchmarks\" / \"results\" / {STACK_RUN!r}\n"
+            "if (stack_dir / \"predictions.csv\").is_file():\n"
+            "    stack = EvaluationResult.from_dir(stack_dir)\n"
+            "    avg = stack.comparison.xs(\"Average\", level=\"benchmark\")\n"
+            "    table = 100 * avg[[\"ours\", \"sloth_best\", \"difference_lower\", \"difference_upper\"]]\n"
+            "    table[\"sloth_best_k\"] = avg[\"sloth_best_k\"]\n"
+            "    table[\"coverage_90\"] = 100 * stack.metrics.xs(\"Average\", level=\"benchmark\")[\"coverage_90\"]\n"
+            "    weights = pd.read_csv(stack_dir / \"stacking_weights.csv\")\n"
+            "    shares = weights.filter(like=\"weight_\").columns\n"
+            "    display(table.round(2))\n"
+            "    display(weights.groupby([\"benchmark_set\", \"n_train_per_family\"])[list(shares)].median().round(2))\n"
+            "else:\n"
+            "    print(\"no stacked run saved; make one with: python benchmarks/stacking_protocol.py\")"
+        ),
         new_markdown_cell(
             "## Families never seen (n = 0)\n\n"
             "An extension of the protocol (`scaling-bayes evaluate --n-train 0`): every model of a "
