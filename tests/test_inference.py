@@ -228,3 +228,31 @@ def test_prior_posterior_conflict_by_hand():
     assert row["conflict"].to_dict() == {("log_nu", "MMLU"): True, ("log_nu", "GPQA"): False, ("log_phi", ""): False,
                                          ("slopes", "log_params, MMLU"): False, ("slopes", "log_params_sq, MMLU"): False}
     assert table.iloc[0]["element"] == "MMLU"  # largest |z| first
+
+
+def test_single_mode_start_skips_the_comparison_compile_and_several_are_compared(monkeypatch):
+    """One start: the MAP point itself (held-fixed scale at its initial value, the free
+    location at its exact conditional mode), without compiling the log density used to
+    compare starts.  Several starts: that log density is compiled once and compares them."""
+    import pymc as pm
+
+    from scaling_bayes.inference import _mode_start
+
+    with pm.Model() as toy:
+        scale = pm.HalfNormal("scale", 1.0, initval=0.5)
+        loc = pm.Normal("loc", 0.0, 10.0)
+        pm.Normal("y", loc, scale, observed=np.array([1.0, 2.0, 4.0]))
+    compiled = []
+    original = toy.compile_logp
+    monkeypatch.setattr(toy, "compile_logp", lambda *a, **k: compiled.append(1) or original(*a, **k))
+
+    start = _mode_start(toy, n_starts=1, seed=3, hold_fixed=("scale",))
+    assert compiled == []
+    assert set(start) == {"scale", "loc"}
+    np.testing.assert_allclose(start["scale"], 0.5, rtol=1e-12)
+    data_precision, prior_precision = 3 / 0.5**2, 1 / 10.0**2  # precision-weighted mean
+    np.testing.assert_allclose(start["loc"], 7 / 3 * data_precision / (data_precision + prior_precision), rtol=1e-5)
+
+    several = _mode_start(toy, n_starts=3, seed=3, hold_fixed=("scale",))
+    assert compiled == [1]
+    np.testing.assert_allclose(several["loc"], start["loc"], rtol=1e-5)
