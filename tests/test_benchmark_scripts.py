@@ -47,3 +47,27 @@ def test_parse_variant_rejects_bad_specs_by_name(loo_compare, spec: str, message
     with pytest.raises(SystemExit) as err:
         loo_compare.parse_variant(spec)
     assert message in str(err.value) and spec in str(err.value)
+
+
+def test_coverage_intervals_script_writes_the_table_and_names_a_missing_run(tmp_path, capsys) -> None:
+    import pandas as pd
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        script = importlib.import_module("coverage_intervals")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    with pytest.raises(SystemExit, match="predictions.csv not found"):
+        script.main([str(tmp_path)])
+
+    rows = []
+    for group, inside in (("g1", (True, True)), ("g2", (True, False))):
+        for i, ok in enumerate(inside):
+            rows.append({"benchmark_set": "all12", "n_train_per_family": 1, "test_group": group,
+                         "model": f"{group}-{i}", "benchmark": "MMLU", "observed": 0.5, "mean": 0.5,
+                         "median": 0.5, "lower_90": 0.4 if ok else 0.6, "upper_90": 0.7})
+    pd.DataFrame(rows).to_csv(tmp_path / "predictions.csv", index=False)
+    table = script.main([str(tmp_path), "--prob", "0.8"])
+    written = pd.read_csv(tmp_path / "coverage_intervals_90.csv", index_col=[0, 1])
+    assert table.loc[("all12", 1), "coverage"] == written.loc[("all12", 1), "coverage"] == 0.75
+    assert "coverage" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from scaling_bayes.evaluation import (
     PREDICTION_COLUMNS,
     compare_with_sloth,
     compute_metrics,
+    coverage_intervals,
     load_reference_errors,
     metrics_by_case,
     metrics_markdown,
@@ -244,3 +245,33 @@ def test_sloth_with_k_chosen_on_the_other_groups_by_hand():
     # a K the reference lacks is never chosen: without K=1, every group gets K=2
     without_k1 = compare_with_sloth(predictions, reference[reference["method"] != sloth_method(1)])
     assert without_k1.loc[("all12", 1, "Average"), "sloth_held_out"] == pytest.approx(0.2 / 3)
+
+
+def test_coverage_intervals_resample_whole_groups_within_each_setting(predictions):
+    """By hand: the fixture's setting has 8 cells, 6 inside their 90% intervals (a: 1 of 2,
+    b+c: 5 of 6), so pooled 3/4; a resample is a choice of two groups, so every bootstrap
+    coverage is 1/2, 3/4 or 5/6 and the interval lies in [1/2, 5/6].  A second setting whose
+    three groups each cover one of two cells has coverage 1/2 in every resample, so its
+    interval is [1/2, 1/2]; one with a single group has no interval.  The pooled row counts
+    every cell and group of every setting."""
+    even = [_row(g, f"{g}{i}", "X", 0.5, 0.5 + d, setting=("leaderboard_v2", 1))
+            for g in ("p", "q", "r") for i, d in enumerate((0.0, 0.1))]
+    single = [_row("s", "s1", "X", 0.5, 0.5, setting=("leaderboard_v1", 2))]
+    frame = pd.concat([predictions, pd.DataFrame(even + single)[list(PREDICTION_COLUMNS)]], ignore_index=True)
+    table = coverage_intervals(frame, interval=0.9, prob=0.9, n_resamples=500)
+
+    first = table.loc[("all12", 1)]
+    assert first["coverage"] == pytest.approx(3 / 4)
+    assert 0.5 - 1e-12 <= first["lower"] <= first["coverage"] <= first["upper"] <= 5 / 6 + 1e-12
+    assert first["lower"] < first["upper"]
+    assert (first["n_cells"], first["n_groups"]) == (8, 2)
+
+    np.testing.assert_allclose(table.loc[("leaderboard_v2", 1), ["coverage", "lower", "upper"]], 0.5)
+    assert np.isnan(table.loc[("leaderboard_v1", 2), "lower"])
+    assert table.loc[("leaderboard_v1", 2), "coverage"] == 1.0
+
+    pooled = table.loc[("all", 0)]
+    assert pooled["coverage"] == pytest.approx((6 + 3 + 1) / (8 + 6 + 1))
+    assert (pooled["n_cells"], pooled["n_groups"]) == (15, 6)
+    assert np.isnan(pooled["lower"])  # one setting has a single group: no stratified interval
+    assert table.index.names == ["benchmark_set", "n_train_per_family"]

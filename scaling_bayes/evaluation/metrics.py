@@ -38,6 +38,7 @@ __all__ = [
     "PREDICTION_COLUMNS",
     "compare_with_sloth",
     "compute_metrics",
+    "coverage_intervals",
     "difference_interval",
     "interval_probs",
     "metrics_by_case",
@@ -432,6 +433,58 @@ def difference_interval(
         confidence_level=prob, method="percentile", rng=np.random.default_rng(random_seed),
     )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def coverage_intervals(
+    predictions: pd.DataFrame,
+    interval: float = 0.9,
+    prob: float = 0.9,
+    *,
+    n_resamples: int = 2000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """Pooled coverage of the ``interval`` predictive intervals per setting, with a
+    ``prob`` group-bootstrap interval.
+
+    Cells of one test group share a fold and a family's forecast errors, so they are not
+    independent; as in :func:`difference_interval`, whole test groups are resampled with
+    replacement (SciPy's percentile bootstrap) and the coverage pooled over the resampled
+    groups' cells.  This says whether a coverage a little off nominal is distinguishable
+    from which families happen to be in the protocol, which a binomial interval over cells
+    overstates.
+
+    Returns
+    -------
+    DataFrame indexed by ``(benchmark_set, n_train_per_family)`` plus a last row
+    ``("all", 0)`` pooled over every setting (groups resampled within each setting), with
+    columns ``coverage``, ``lower``, ``upper`` (fractions), ``n_cells`` and ``n_groups``.
+    """
+    pct = _pct(interval)
+    frame = _with_derived(predictions, (interval,))
+    counts = frame.groupby([*SETTING_KEYS, "test_group"], sort=False)[f"coverage_{pct}"].agg(["sum", "count"])
+    keys = _setting_order(frame)
+    per_setting = [counts.xs(key, level=list(SETTING_KEYS)).to_numpy() for key in keys]
+    rows = {}
+    for key, strata in [*((k, [g]) for k, g in zip(keys, per_setting)), (("all", 0), per_setting)]:
+
+        def pooled(*indices: np.ndarray, strata: list[np.ndarray] = strata) -> float:
+            picked = [g[idx.astype(int)] for g, idx in zip(strata, indices, strict=True)]
+            return float(sum(p[:, 0].sum() for p in picked) / sum(p[:, 1].sum() for p in picked))
+
+        everything = [np.arange(len(g)) for g in strata]
+        lower = upper = np.nan
+        if min(len(g) for g in strata) >= 2:
+            res = stats.bootstrap(
+                everything, pooled, vectorized=False, paired=False, n_resamples=n_resamples,
+                confidence_level=prob, method="percentile", rng=np.random.default_rng(random_seed),
+            )
+            lower, upper = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        rows[key] = {"coverage": pooled(*everything), "lower": lower, "upper": upper,
+                     "n_cells": int(sum(g[:, 1].sum() for g in strata)),
+                     "n_groups": int(sum(len(g) for g in strata))}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(list(rows), names=list(SETTING_KEYS))
+    return table
 
 
 def compare_with_sloth(
