@@ -37,7 +37,18 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     with fastmath off
     (:func:`~scaling_bayes.inference.sample_prior_predictive`): with it on, a long-used and a
     fresh compile cache drew different worlds, and at 2 × 250 draws one refit's R-hat was 1.06
-    on one machine but 1.25 in a clean-clone CI run."""
+    on one machine but 1.25 in a clean-clone CI run.
+
+    At 2 × 250 draws the max R-hat over a world's posterior variables is itself noisy: its
+    slowest direction has a bulk ESS of 10-100.  Session 19, on an AVX-512 machine, the same
+    five worlds with seed 1 gave max R-hat 1.02/1.04/1.08/1.06/1.13 (the last with 47
+    divergences, bulk ESS 11; a per-world guard of 1.1 failed the suite there) and coverage
+    0.68/0.90/0.90/0.88/0.96 (pooled 0.86); with seed 2 R-hat 1.03/1.03/1.07/1.05/1.07; at
+    target_accept 0.95 1.05/1.05/1.04/1.05/1.04 (seed 1) and 1.03/1.05/1.07/1.15/1.05 (seed
+    2).  So the guard is two-sided: every world below 1.2 (what it is there to catch, chains
+    stuck apart or in separate modes, gave R-hat 1.8-2.4 on the bundled data before the model
+    was reparameterised; ``tests/test_convergence.py``) and the median world below 1.1
+    (measured 1.05-1.06)."""
     design = build_design(small_v2)
     config = ModelConfig(n_skills=2)
     prior = sample_prior_predictive(build_model(design, config), draws=1000, random_seed=20261125)
@@ -52,7 +63,7 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
     picks = np.flatnonzero(ok)[:N_WORLDS]
     assert len(picks) == N_WORLDS, f"only {len(picks)} realistic prior draws among 1000"
 
-    inside, per_world = [], []
+    inside, per_world, rhats = [], [], []
     for pick in picks:
         truth = prior["prior"].isel(chain=0, draw=int(pick))
         y = np.clip(scores.isel(draw=int(pick)).values, 1e-12, 1 - 1e-12)
@@ -61,7 +72,8 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
             warnings.simplefilter("ignore", ConvergenceWarning)
             idata = sample(sim, SamplerConfig(chains=2, draws=250, tune=600), random_seed=1,
                            progressbar=False, hold_fixed_in_init=SCALE_VARIABLES)
-        assert diagnose(idata).max_rhat < 1.1, f"world {pick}"
+        rhats.append(diagnose(idata).max_rhat)
+        assert rhats[-1] < 1.2, f"world {pick}: max R-hat {rhats[-1]:.3f}"
         world = []
         for name in CHECKED:
             bounds = az.eti(idata["posterior"][name], prob=0.9, dim=["chain", "draw"]).values
@@ -70,10 +82,11 @@ def test_true_parameters_fall_in_90pct_intervals_at_a_90pct_rate(small_v2):
             world.append((bounds[:, 0] <= value) & (value <= bounds[:, 1]))
         inside.append(np.concatenate(world))
         per_world.append(round(float(inside[-1].mean()), 2))
+    assert np.median(rhats) < 1.1, f"max R-hat per world {np.round(rhats, 3)}"
     inside = np.concatenate(inside)
     rate = inside.mean()
     # n ≈ 5 × 78 values.  Worlds vary (sd of one world's rate ≈ 0.1 above), so the mean of
-    # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.87-0.89 and survives one world as
+    # five has sd ≈ 0.045; 0.78 is ~2 sd below the measured 0.86-0.89 and survives one world as
     # poor as the worst seen (0.64, in an earlier set of worlds) among four typical ones
     # (pooled ≈ 0.86).
     assert len(inside) > 5 * 60
