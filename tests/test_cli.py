@@ -24,7 +24,7 @@ def test_fit_then_predict(tmp_path, small_v2, capsys):
     csv = tmp_path / "scores.csv"
     small_v2.models.join(small_v2.scores).reset_index().to_csv(csv, index=False)
     run = tmp_path / "run"
-    assert main(["fit", "--data", str(csv), "-k", "1", "--chains", "1", "--draws", "30",
+    assert main(["fit", "--data", str(csv), "-k", "2", "--chains", "1", "--draws", "30",
                  "--tune", "30", "--init", "jitter", "--no-progress", "--out", str(run)]) == 0
     assert (run / "posterior.nc").exists() and (run / "config.json").exists()
     assert "diagnostics" in capsys.readouterr().out
