@@ -456,9 +456,19 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     ``family_slopes``: ``family_slope`` (family, skill) and ``family_slope_sd`` (skill);
     ``loadings``
     (benchmark, skill), ``intercept`` (benchmark), ``nu`` (benchmark), ``phi``
-    (benchmark), likelihood ``score`` (cell).  Data containers: ``covariates`` (model,
-    covariate) and ``score_observed`` (cell), the observed scores, so a refit on other
-    scores (``pm.set_data``) reuses the compiled functions.
+    (benchmark), likelihood ``score`` (cell).
+
+    Everything the design contributes is a data container, not a graph constant:
+    ``covariates`` (model, covariate), ``score_observed`` (cell), the index arrays
+    ``variant_family`` (variant), ``model_variant`` (model), ``cell_model`` and
+    ``cell_benchmark`` (cell), ``variant_instruct`` (variant), ``variant_covariates``
+    (variant, covariate), ``guessing_floor`` (benchmark), and the loading and intercept
+    layout ``loading_anchor`` (benchmark, skill), ``loading_free_benchmark`` /
+    ``loading_free_skill`` and ``intercept_free_benchmark``.  Shapes are not fixed
+    either, so models of the same structure (configuration, number of skills,
+    covariates) on other data, e.g. the folds of a protocol or a refit on other scores,
+    share one compiled log density (PyTensor keys its compile cache on the graph, and a
+    constant's value is part of the graph).
     """
     p = config.priors
     benchmarks = design.benchmarks
@@ -468,10 +478,19 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     anchor_rows = loading_mask(benchmarks, anchors, fixed=True)
     mask = loading_mask(benchmarks, anchors)
     fam = design.families
-    instruct_v = np.asarray(fam.instruct_of_variant, dtype=float)
+    free_benchmark, free_skill = np.nonzero(mask)
+    is_anchor = anchor_rows.any(axis=1)
 
     with pm.Model(coords=design.coords(skills)) as model:
         X = pm.Data("covariates", design.covariates.to_numpy(), dims=("model", "covariate"))
+        family_of_variant = pm.Data("variant_family", fam.family_index, dims="variant")
+        v = pm.Data("model_variant", design.model_variant_index, dims="model")
+        instruct_v = pm.Data(
+            "variant_instruct", np.asarray(fam.instruct_of_variant, dtype=float), dims="variant"
+        )
+        xbar = pm.Data(  # the variants' mean covariates
+            "variant_covariates", design.variant_mean_covariates.to_numpy(), dims=("variant", "covariate")
+        )
         slope_sd = slope_prior_sd(p, design.covariates["covariate"].values).values[:, None]
         slopes = pm.Normal("slopes", 0.0, slope_sd, dims=("covariate", "skill"))
 
@@ -509,17 +528,15 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         # τ → 0 is where this centred level funnels (measured: a leaderboard_v1 fold with one
         # chain stuck at τ ≈ 0.02 and 261 divergences under a HalfNormal prior).
         tau = pm.Gamma("variant_sd", alpha=2.0, beta=2.0 / p.variant_sd, dims="skill")
-        xbar = design.variant_mean_covariates.to_numpy()  # (variant, covariate)
-        v = design.model_variant_index
         # a variant's expected effect, before its own deviation τ·ε_v: (variant, skill)
-        base_v = alpha_f[fam.family_index] + instruct_v[:, None] * delta
+        base_v = alpha_f[family_of_variant] + instruct_v[:, None] * delta
         if config.family_slopes:
             # γ_f = ω·η_f, non-centred; enters θ as γ_f(i)·u_i
             eta = pm.Normal("family_slope_raw", 0.0, 1.0, dims=("family", "skill"))
             omega = pm.HalfNormal("family_slope_sd", p.family_slope_sd, dims="skill")
             gamma = pm.Deterministic("family_slope", omega * eta, dims=("family", "skill"))
-            gamma_v = gamma[fam.family_index]  # (variant, skill)
-            u_bar = xbar[:, :1]  # the variants' mean standardised ln params, (variant, 1)
+            gamma_v = gamma[family_of_variant]  # (variant, skill)
+            u_bar = xbar[:, 0][:, None]  # the variants' mean standardised ln params, (variant, 1)
         if config.model_effects:
             line = X @ slopes + base_v[v]
             if config.family_slopes:
@@ -527,7 +544,9 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             # a σ_m per skill: the shared-σ_m alternative mixed no better on the
             # extrapolation check (R-hat 1.22 vs 1.13) and forecast worse (MAE 3.78 vs 3.56 pp)
             sigma_m = pm.Gamma("model_sd", alpha=2.0, beta=2.0 / p.model_sd, dims="skill")
-            theta = _variant_marginal_skills(line, base_v, tau, sigma_m, v, len(fam.variants))
+            theta = _variant_marginal_skills(
+                line, base_v, tau, sigma_m, design.model_variant_index, len(fam.variants)
+            )
         else:
             # variants, centred *within variant*: a variant's skill at its own mean
             # covariates, alpha_centre_v = alpha_v + xbar_v·B, is what the data pin down, so
@@ -547,19 +566,23 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             pm.Deterministic("alpha_variant", alpha_v, dims=("variant", "skill"))
             theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
 
-        free = pm.HalfNormal("loadings_free", p.loading_sd, shape=int(mask.sum()))
-        loadings = pt.as_tensor(anchor_rows.astype(float))  # anchor loadings fixed at 1
-        loadings = pt.set_subtensor(loadings[np.nonzero(mask)], free)
+        # anchor loadings fixed at 1, the others free at (free_benchmark, free_skill)
+        anchor = pm.Data("loading_anchor", anchor_rows.astype(float), dims=("benchmark", "skill"))
+        free_j = pm.Data("loading_free_benchmark", free_benchmark)
+        free_k = pm.Data("loading_free_skill", free_skill)
+        free = pm.HalfNormal("loadings_free", p.loading_sd, shape=free_j.shape)
+        loadings = pt.set_subtensor(anchor[free_j, free_k], free)
         loadings = pm.Deterministic("loadings", loadings, dims=("benchmark", "skill"))
-        is_anchor = anchor_rows.any(axis=1)
-        intercept_free = pm.Normal("intercept_free", 0.0, p.intercept_sd, shape=int((~is_anchor).sum()))
-        intercept = pt.set_subtensor(pt.zeros(len(benchmarks))[np.nonzero(~is_anchor)], intercept_free)
+        floor = pm.Data("guessing_floor", design.floors.to_numpy(), dims="benchmark")
+        intercept_j = pm.Data("intercept_free_benchmark", np.flatnonzero(~is_anchor))
+        intercept_free = pm.Normal("intercept_free", 0.0, p.intercept_sd, shape=intercept_j.shape)
+        intercept = pt.set_subtensor(pt.zeros_like(floor)[intercept_j], intercept_free)
         intercept = pm.Deterministic("intercept", intercept, dims="benchmark")
         if config.link == "richards":
             log_nu = pm.Normal("log_nu", 0.0, p.log_nu_sd, dims="benchmark")
             nu = pm.Deterministic("nu", pt.exp(log_nu), dims="benchmark")
         elif config.link == "logistic":
-            nu = pt.ones(len(benchmarks))
+            nu = pt.ones_like(floor)
         else:
             raise ValueError(f"link={config.link!r}: use 'richards' or 'logistic'.")
         log_phi = pm.Normal("log_phi", p.log_phi_mu, p.log_phi_sd, dims="benchmark")
@@ -574,14 +597,14 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             eps_u = pm.Normal("variant_benchmark_raw", 0.0, 1.0, dims=("variant", "benchmark"))
             u = pm.Deterministic("variant_benchmark", psi * eps_u, dims=("variant", "benchmark"))
             z = z + u[v]
-        floor = design.floors.to_numpy()
         if config.learned_floors:
             # the lower asymptote, at or above the guessing floor: weak models sit above chance
             # on some benchmarks (MMLU-PRO 0.11 vs 0.10, IFEval 0.16-0.22 vs 0)
             lift = pm.Beta("floor_lift", alpha=1.0, beta=p.floor_lift_beta, dims="benchmark")
             floor = pm.Deterministic("lower_asymptote", floor + (1.0 - floor) * lift, dims="benchmark")
         mu_all = link_mean(z, floor, nu, backend="pytensor")
-        m, j = design.cell_model, design.cell_benchmark
+        m = pm.Data("cell_model", design.cell_model, dims="cell")
+        j = pm.Data("cell_benchmark", design.cell_benchmark, dims="cell")
         mu = pt.clip(mu_all[m, j], 1e-6, 1.0 - 1e-6)
         # the scores as data, not graph constants: fits that differ only in their scores
         # (simulated worlds, refits) share one compiled function

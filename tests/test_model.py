@@ -99,6 +99,35 @@ def test_observed_scores_are_data_so_one_compiled_logp_serves_other_scores(small
     assert after == pytest.approx(rebuilt.compile_logp()(point), rel=1e-10)
 
 
+def test_design_is_data_so_one_compiled_logp_serves_another_subset_of_the_same_families(small_v2):
+    """Every array the design contributes (covariates, scores, index arrays, floors, the
+    loading layout) is a data container and no dim length is fixed, so a function compiled
+    for one subset gives, after ``set_data``, the log density of the model built on another
+    subset with the same families and benchmarks: here each family without its largest
+    model, fewer models and cells (what lets the folds of a protocol setting and the
+    StackedModel's held-out refits share one compile)."""
+    import pymc as pm
+
+    full = build_model(build_design(small_v2), ModelConfig(n_skills=2))
+    sizes = small_v2.models.groupby("family")["params_b"]
+    largest = set(sizes.idxmax()[sizes.size() > 1])  # families of one model keep it
+    keep = [m for m in small_v2.models.index if m not in largest]
+    subset = build_model(build_design(small_v2.select(models=keep)), ModelConfig(n_skills=2))
+    assert len(subset.coords["cell"]) < len(full.coords["cell"])
+    assert subset.coords["variant"] == full.coords["variant"]
+    point = full.initial_point()
+    rng = np.random.default_rng(0)
+    point = {k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in point.items()}
+    logp = full.compile_logp()
+    before = logp(point)
+    with full:
+        pm.set_data({d.name: d.get_value() for d in subset.data_vars},
+                    coords={"model": subset.coords["model"], "cell": subset.coords["cell"]})
+    after = logp(point)
+    assert after != pytest.approx(before)
+    assert after == pytest.approx(subset.compile_logp()(point), rel=1e-10)
+
+
 def test_robust_families_scale_each_familys_effect_by_its_own_weight(small_v2):
     """``robust_families=True``: a scalar ``family_dof`` and one ``family_weight`` per base
     family, and at a prior draw α_f − m = (ε_f / √w_f) · (diag(σ) chol(R))ᵀ exactly, so a family
