@@ -464,11 +464,12 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     ``cell_benchmark`` (cell), ``variant_instruct`` (variant), ``variant_covariates``
     (variant, covariate), ``guessing_floor`` (benchmark), and the loading and intercept
     layout ``loading_anchor`` (benchmark, skill), ``loading_free_benchmark`` /
-    ``loading_free_skill`` and ``intercept_free_benchmark``.  Shapes are not fixed
-    either, so models of the same structure (configuration, number of skills,
-    covariates) on other data, e.g. the folds of a protocol or a refit on other scores,
-    share one compiled log density (PyTensor keys its compile cache on the graph, and a
-    constant's value is part of the graph).
+    ``loading_free_skill`` and ``intercept_free_benchmark``.  No dim length is fixed in
+    the graph either.  PyTensor keys its compile cache on the graph, a constant's value
+    included, and PyMC's NUTS and MAP functions fix only the length of the parameter
+    vector; so models of one configuration on data with the same families, variants and
+    benchmarks share their compiled functions whatever their models and cells: the folds
+    of one protocol setting, the StackedModel's held-out refits, refits on other scores.
     """
     p = config.priors
     benchmarks = design.benchmarks
