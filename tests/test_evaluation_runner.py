@@ -135,6 +135,19 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     assert _fit_calls(tmp_path) == 3
     assert third.diagnostics["predict_seconds"].iloc[0] == result.diagnostics["predict_seconds"].iloc[0]
 
+    # another model or sampler setting never reuses the cache: its folds are refitted
+    other = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path), n_draws=20)
+    refit = run_protocol(other, out_dir=out, data=data, folds=two_folds[:1], scheduler="sync",
+                         sample_kwargs={"draws": 10}, progress=False, save=False)
+    assert _fit_calls(tmp_path) == 4
+    assert refit.predictions["crps"].ne(third.predictions["crps"].iloc[: len(refit.predictions)]).any()
+    run_protocol(other, out_dir=out, data=data, folds=two_folds[:1], scheduler="sync",
+                 sample_kwargs={"draws": 20}, progress=False, save=False)
+    assert _fit_calls(tmp_path) == 5
+    third = run_protocol(factory, out_dir=out, data=data, folds=two_folds, scheduler="sync",
+                         sample_kwargs={"draws": 10}, progress=False)
+    assert _fit_calls(tmp_path) == 6  # the first fold's cache now holds the other run: refitted again
+
     loaded = EvaluationResult.from_dir(out)
     for name in ("predictions", "metrics", "comparison", "diagnostics", "win_rates", "calibrated_metrics"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(third, name), obj=name)

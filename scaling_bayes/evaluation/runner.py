@@ -335,12 +335,15 @@ def _load_cached(fold_dir: Path, fold: Fold, config: dict[str, Any]) -> tuple[pd
         logger.warning("cache of fold %s has other test models/benchmarks; recomputing", fold.slug)
         return None
     if record.get("config") != config:
+        # another model or sampler setting: its forecasts must not be reported under this one's name
         logger.warning(
-            "fold %s was cached with another configuration (%s); reusing it. Pass overwrite=True "
-            "or another out_dir to recompute.",
+            "fold %s was cached with another configuration (%s, now %s); recomputing it. Use another "
+            "out_dir to keep both.",
             fold.slug,
             record.get("config"),
+            config,
         )
+        return None
     return rows, record
 
 
