@@ -108,7 +108,8 @@ class Diagnostics:
 
     @property
     def ok(self) -> bool:
-        return self.max_rhat <= RHAT_MAX and self.min_ess_bulk >= ESS_MIN and self.divergences == 0
+        """No problem found: R-hat, bulk and tail ESS, divergences and stuck chains all pass."""
+        return not self.problems()
 
     def problems(self) -> list[str]:
         """Human-readable problems, each with advice; empty when all is well."""

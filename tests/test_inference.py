@@ -66,6 +66,14 @@ def test_stuck_chain_is_reported():
     assert Diagnostics(**{**d.to_dict(), "stuck_chains": [2]}) == d  # JSON round trip
 
 
+def test_ok_means_no_problem_reported_tail_ess_included():
+    good = Diagnostics(max_rhat=1.0, min_ess_bulk=1000, min_ess_tail=1000, divergences=0, n_samples=4000)
+    assert good.ok and str(good).startswith("OK")
+    low_tail = Diagnostics(max_rhat=1.0, min_ess_bulk=1000, min_ess_tail=50, divergences=0, n_samples=4000)
+    assert not low_tail.ok and str(low_tail).startswith("PROBLEMS")
+    assert low_tail.problems() and "tail 50" in low_tail.problems()[0]
+
+
 def test_warn_on_problems_warns_with_advice():
     bad = Diagnostics(max_rhat=1.2, min_ess_bulk=50, min_ess_tail=60, divergences=3, n_samples=400)
     with pytest.warns(ConvergenceWarning) as record:
