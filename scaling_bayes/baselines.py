@@ -27,10 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import pymc as pm
-
-from scaling_bayes.data import ScoreTable
-from scaling_bayes.model import Priors
+from scaling_bayes.model import ModelConfig, Priors
 from scaling_bayes.skill_model import LatentSkillModel
 
 #: The baseline's default priors: the main model's with ``log_nu_sd = 0.75`` (module docstring).
@@ -51,8 +48,6 @@ class FlopsLawBaseline(LatentSkillModel):
         kwargs.pop("n_skills", None)
         super().__init__(n_skills=1, **kwargs)
 
-    def build(self, data: ScoreTable) -> pm.Model:
-        self.config = replace(
-            self.config, n_skills=len(data.benchmarks), anchors=tuple(data.benchmarks)
-        )
-        return super().build(data)
+    def _config_for(self, benchmarks: list[str]) -> ModelConfig:
+        """One "skill" per benchmark, each benchmark its own anchor (fit, build and prior predictive)."""
+        return replace(self._requested_config, n_skills=len(benchmarks), anchors=tuple(benchmarks))

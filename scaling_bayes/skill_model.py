@@ -137,6 +137,9 @@ class LatentSkillModel:
             learned_floors=learned_floors,
             robust_families=robust_families,
         )
+        #: The configuration as asked for; ``config`` becomes it with the anchors resolved on the
+        #: data of the last ``build``/``fit``, so a refit on other benchmarks resolves them afresh.
+        self._requested_config = self.config
         self.sampler = sampler or SamplerConfig()
         self.registry = registry or default_registry()
         self.design: Design | None = None
@@ -145,10 +148,15 @@ class LatentSkillModel:
         self.random_seed: int | None = None
 
     # ------------------------------------------------------------------ fitting
+    def _config_for(self, benchmarks: list[str]) -> ModelConfig:
+        """The requested configuration for data with these benchmarks (anchors unresolved)."""
+        return self._requested_config
+
     def _design(self, data: ScoreTable) -> tuple[Design, ModelConfig]:
         """The design for ``data`` and the model configuration with its anchors resolved."""
-        design = build_design(data, self.registry, self.config.covariates)
-        return design, replace(self.config, anchors=resolve_anchors(self.config, design.benchmarks))
+        design = build_design(data, self.registry, self._requested_config.covariates)
+        config = self._config_for(list(design.benchmarks))
+        return design, replace(config, anchors=resolve_anchors(config, design.benchmarks))
 
     def build(self, data: ScoreTable) -> pm.Model:
         """Build the design and the PyMC model for ``data`` (no sampling)."""
@@ -366,6 +374,7 @@ class LatentSkillModel:
         self = cls.__new__(cls)
         LatentSkillModel.__init__(self, sampler=SamplerConfig(**config["sampler"]), registry=registry)
         self.config = model_cfg  # the whole saved configuration, every option included
+        self._requested_config = model_cfg  # a refit keeps the saved anchors
         data = from_wide(
             pd.read_csv(path / "training_data.csv"),
             benchmarks=config["benchmarks"],

@@ -40,3 +40,13 @@ def test_flops_baseline_default_priors_keep_the_tight_exponent_prior():
     assert FLOPS_BASELINE_PRIORS.slope_sd == Priors().slope_sd
     # priors given explicitly are used as given
     assert FlopsLawBaseline(priors=Priors()).config.priors.log_nu_sd == Priors().log_nu_sd
+
+
+def test_flops_baseline_has_one_skill_per_benchmark_before_any_fit(small_v2):
+    """The prior predictive (which never calls ``build``) and a build see the same baseline:
+    one "skill" per benchmark, each its own anchor, not the one-skill latent model."""
+    baseline = FlopsLawBaseline()
+    _, config = baseline._design(small_v2)
+    assert config.n_skills == len(small_v2.benchmarks) and config.anchors == tuple(small_v2.benchmarks)
+    model = baseline.build(small_v2)
+    assert list(model.coords["skill"]) == list(small_v2.benchmarks)

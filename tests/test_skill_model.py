@@ -259,3 +259,19 @@ def test_prior_predictive_is_labelled_reproducible_and_leaves_the_model_unfitted
     xr.testing.assert_equal(again["prior_predictive"].to_dataset(), prior_v2["prior_predictive"].to_dataset())
     other = model.prior_predictive(small_v2, draws=100, random_seed=6)
     assert not np.array_equal(other["prior_predictive"]["score"].values, score.values)
+
+
+def test_anchors_resolve_afresh_on_other_benchmarks(small_v2, sloth):
+    """``build`` records the anchors it resolved in ``config``; building again on other
+    benchmarks resolves them from the user's request, not from the previous data."""
+    model = LatentSkillModel(n_skills=2)
+    model.build(small_v2)
+    assert set(model.config.anchors) <= set(small_v2.benchmarks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # models without a leaderboard_v1 score
+        v1 = sloth.select(benchmarks="leaderboard_v1", models=list(small_v2.models.index)).fittable()
+    model.build(v1)
+    assert len(model.config.anchors) == 2 and set(model.config.anchors) <= set(v1.benchmarks)
+    pinned = LatentSkillModel(n_skills=2, anchors=model.config.anchors)
+    with pytest.raises(ValueError, match="anchor"):
+        pinned.build(small_v2)  # anchors the user named are kept, and checked
