@@ -94,6 +94,17 @@ def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: in
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _sampler_overrides(args: argparse.Namespace) -> dict:
+    """``--sampler``, ``--target-accept`` and ``--init`` where they differ from the library's
+    defaults (so a protocol run's fold cache, keyed on its sampler settings, is unchanged by
+    options left at their defaults)."""
+    from scaling_bayes.inference import SamplerConfig
+
+    default = SamplerConfig()
+    given = {"sampler": args.sampler, "target_accept": args.target_accept, "init": args.init}
+    return {name: value for name, value in given.items() if value != getattr(default, name)}
+
+
 def _load_table(source: str, benchmarks: str | None):
     from scaling_bayes.data import available_datasets, load_dataset, read_scores
 
@@ -152,7 +163,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("scaling-bayes demo: fitting the bundled Sloth data (all 12 benchmarks) ...")
     res = run_demo(
         args.out, draws=args.draws, tune=args.tune, chains=args.chains, random_seed=args.seed,
-        progressbar=not args.no_progress,
+        progressbar=not args.no_progress, **_sampler_overrides(args),
     )
     print(f"\nconvergence: {res.diagnostics}  (fit {res.diagnostics.fit_seconds:.0f} s)")
     for problem in res.diagnostics.problems():
@@ -194,6 +205,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     settings = evaluation_settings(args.setting, args.n_train)
     if args.model == "flops-baseline":
+        defaults = build_parser().parse_args(["evaluate"])
+        options = argparse.ArgumentParser(add_help=False)
+        _add_structure_args(options)
+        structure = ["n_skills", *(action.dest for action in options._actions)]
+        changed = [f"--{name.replace('_', '-')}" for name in structure
+                   if getattr(args, name) != getattr(defaults, name)]
+        if changed:
+            raise SystemExit(f"error: {', '.join(changed)} set the latent-skill model's structure; "
+                             "--model flops-baseline has a fixed structure (one skill per benchmark, "
+                             "ln FLOPs): drop them or evaluate --model latent-skill")
         factory = partial(FlopsLawBaseline)
     else:
         factory = partial(LatentSkillModel, n_skills=args.n_skills, **_structure_kwargs(args))
@@ -201,8 +222,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
         sample_kwargs={"chains": args.chains, "draws": args.draws, "tune": args.tune,
-                       "progressbar": False},
-        random_seed=args.seed,
+                       "progressbar": False, **_sampler_overrides(args)},
+        random_seed=args.seed, progress=not args.no_progress,
     )
     print((Path(args.out) / "summary.md").read_text() if (Path(args.out) / "summary.md").exists()
           else result)
@@ -239,13 +260,14 @@ def cmd_figures(args: argparse.Namespace) -> int:
         print("no saved fit given (--run): fitting the bundled data first ...")
         model = LatentSkillModel()
         model.fit(_load_table("sloth_curated", None), chains=args.chains, draws=args.draws,
-                  tune=args.tune, random_seed=args.seed, progressbar=not args.no_progress)
+                  tune=args.tune, random_seed=args.seed, progressbar=not args.no_progress,
+                  **_sampler_overrides(args))
         if args.run:
             model.save(args.run)
     evaluation = None
     if args.evaluation and Path(args.evaluation, "predictions.csv").exists():
         evaluation = EvaluationResult.from_dir(args.evaluation)
-    paths = make_figures(model, args.out, evaluation=evaluation)
+    paths = make_figures(model, args.out, evaluation=evaluation, random_seed=args.seed)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 

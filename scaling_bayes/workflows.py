@@ -58,8 +58,12 @@ def run_demo(
     chains: int = SamplerConfig.chains,
     random_seed: int = 0,
     progressbar: bool = True,
+    **sampler_overrides: Any,
 ) -> DemoResult:
     """Fit the bundled default data minus two hold-outs, then forecast them.
+
+    ``sampler_overrides`` (``sampler``, ``target_accept``, ``init``, …) go to
+    :meth:`LatentSkillModel.fit`.
 
     Hold-outs: ``qwen2-72b`` (a larger model of a known family: qwen2 0.5–7B stay in
     training) and the whole ``olmo`` family (never seen).  Writes the fit to
@@ -74,7 +78,7 @@ def run_demo(
     train, held = demo_split(data)
     model = LatentSkillModel()
     model.fit(train, draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-              progressbar=progressbar)
+              progressbar=progressbar, **sampler_overrides)
     model.save(out / "fit")
 
     pred = model.predict(held, prob=0.9, random_seed=random_seed)

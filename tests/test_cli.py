@@ -119,3 +119,51 @@ def test_structure_options_reach_the_model_with_the_library_defaults():
     assert (config.covariates, config.robust_families, config.learned_floors) == ("translog_sq", True, True)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["evaluate", "--covariates", "cubic"])
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_sampler_options_reach_evaluate_demo_and_figures(monkeypatch, tmp_path, capsys):
+    """``--sampler``, ``--target-accept``, ``--init``, ``--no-progress`` and ``--seed`` are
+    forwarded, not parsed and dropped; left at their defaults they do not enter the fold
+    cache's key."""
+    import scaling_bayes.evaluation as evaluation
+    import scaling_bayes.workflows as workflows
+    from scaling_bayes.skill_model import LatentSkillModel
+
+    calls = {}
+    monkeypatch.setattr(evaluation, "run_protocol", lambda factory, **kw: calls.setdefault("evaluate", kw))
+    main(["evaluate", "--setting", "all12", "--n-train", "1", "--target-accept", "0.95", "--init", "jitter",
+          "--no-progress", "--out", str(tmp_path / "e")])
+    kw = calls.pop("evaluate")
+    assert kw["sample_kwargs"] == {"chains": 4, "draws": 1500, "tune": 1000, "progressbar": False,
+                                   "target_accept": 0.95, "init": "jitter"}
+    assert kw["progress"] is False and kw["settings"] == [("all12", 1)]
+    main(["evaluate", "--out", str(tmp_path / "e")])
+    assert calls.pop("evaluate")["sample_kwargs"] == {"chains": 4, "draws": 1500, "tune": 1000, "progressbar": False}
+
+    def fake_demo(out, **kw):
+        calls["demo"] = kw
+        raise _Stop
+    monkeypatch.setattr(workflows, "run_demo", fake_demo)
+    with pytest.raises(_Stop):
+        main(["demo", "--sampler", "nutpie", "--seed", "3", "--out", str(tmp_path / "d")])
+    assert calls["demo"]["sampler"] == "nutpie" and calls["demo"]["random_seed"] == 3
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    monkeypatch.setattr(LatentSkillModel, "load", classmethod(lambda cls, path: "loaded fit"))
+    monkeypatch.setattr(workflows, "make_figures",
+                        lambda model, out, evaluation=None, random_seed=0: calls.setdefault("figures", (model, random_seed)) and [])
+    main(["figures", "--run", str(run), "--evaluation", "", "--seed", "7", "--out", str(tmp_path / "f")])
+    assert calls["figures"] == ("loaded fit", 7)
+
+
+def test_flops_baseline_rejects_the_latent_models_structure_options():
+    with pytest.raises(SystemExit, match="--family-slopes.*fixed structure"):
+        main(["evaluate", "--model", "flops-baseline", "--family-slopes"])
+    with pytest.raises(SystemExit, match="--n-skills"):
+        main(["evaluate", "--model", "flops-baseline", "-k", "3"])
