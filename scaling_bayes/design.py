@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
-from scaling_bayes.data import ScoreTable
+from scaling_bayes.data import DataValidationError, ScoreTable, _listing
 
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
 #: The squared standardised logs of the full translog (centred: u² − 1, v² − 1).
@@ -134,13 +134,41 @@ class CovariateTransform:
         return cls(**d)
 
 
+def _check_variants_agree(models: pd.DataFrame) -> None:
+    """Raise :class:`DataValidationError` if the models of one variant family (``family``)
+    disagree on ``base_family`` or ``instruct``: each is a property of the variant."""
+    fixes = {
+        "base_family": "A variant family belongs to one base family: give these models the "
+        "same base_family, or move the models of the other base family into a variant "
+        "family of their own.",
+        "instruct": "A variant family is either an instruct/chat line or not: give the "
+        "instruct models their own family (e.g. '{variant}-instruct' next to {variant!r}), "
+        "or fix the instruct column.",
+    }
+    for column, fix in fixes.items():
+        values = models[column].astype(bool) if column == "instruct" else models[column].astype(str)
+        split = values.groupby(models["family"], sort=True).nunique()
+        for variant in split.index[split > 1]:
+            rows = values[models["family"] == variant]
+            groups = "; ".join(
+                f"{column}={value.item() if hasattr(value, 'item') else value!r} for model(s) "
+                f"{_listing(rows.index[rows == value].tolist())}"
+                for value in pd.unique(rows)
+            )
+            raise DataValidationError(
+                f"Column {column!r} disagrees within variant family {variant!r}: {groups}. "
+                + fix.format(variant=variant)
+            )
+
+
 @dataclass(frozen=True)
 class FamilyStructure:
     """Two-level family hierarchy: base family → variant family → model.
 
     ``variant_of_model`` (dim model) names each model's variant; ``family_of_variant``
     and ``instruct_of_variant`` (dim variant) give each variant's base family and
-    whether it is an instruct/chat/fine-tune line (majority vote of its models).
+    whether it is an instruct/chat/fine-tune line, which all its models must share
+    (:meth:`from_models` raises :class:`DataValidationError` if they disagree).
     """
 
     variants: list[str]
@@ -150,9 +178,10 @@ class FamilyStructure:
 
     @classmethod
     def from_models(cls, models: pd.DataFrame) -> FamilyStructure:
+        _check_variants_agree(models)
         by_variant = models.groupby("family", sort=True)
-        base = by_variant["base_family"].agg(lambda s: s.mode().iloc[0])
-        instruct = by_variant["instruct"].agg(lambda s: bool(s.astype(bool).mean() >= 0.5))
+        base = by_variant["base_family"].first()
+        instruct = by_variant["instruct"].first().astype(bool)
         return cls(
             variants=list(base.index),
             families=sorted(base.unique()),

@@ -9,7 +9,9 @@ family effect ``α`` (dims ``chain, draw, model, skill``) is chosen by case:
 ``known_variant``
     its variant family was in training: the posterior ``alpha_variant`` (the
     "larger model of a known family" case; where the fit integrated the variant effect
-    out, a draw from its exact conditional, ``alpha_variant ± alpha_variant_sd``);
+    out, a draw from its exact conditional, ``alpha_variant ± alpha_variant_sd``); its base
+    family and instruct flag are the fitted variant's, whatever the row says
+    (:func:`known_variant_families`);
 ``new_variant``
     a new variant (e.g. a new instruct line) of a known base family: the base
     family's posterior ``alpha_family`` + ``δ·instruct`` + ``τ ⊙ ε``;
@@ -34,6 +36,7 @@ new variant a fresh ``ψ ⊙ ε`` (:func:`benchmark_deviations`).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import arviz as az
@@ -55,6 +58,52 @@ def family_cases(new_models: pd.DataFrame, families: FamilyStructure) -> pd.Seri
     known_family = new_models["base_family"].isin(families.families)
     case = np.where(known_variant, CASES[0], np.where(known_family, CASES[1], CASES[2]))
     return pd.Series(case, index=new_models.index, name="case")
+
+
+def _plain(value: object) -> object:
+    """A NumPy scalar as the Python value it holds (``True``, not ``np.True_``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def known_variant_families(new_models: pd.DataFrame, families: FamilyStructure) -> pd.DataFrame:
+    """``new_models`` with the base family and instruct flag of each known-variant model taken
+    from the fitted family structure: both are properties of the fitted variant, not of the row.
+
+    A UserWarning names each row whose own value disagrees (and is not the default that
+    :func:`~scaling_bayes.data.validate_new_models` fills in: ``base_family`` = family,
+    ``instruct`` = False, which cannot be told from a value given).  Other rows are unchanged.
+    """
+    known = new_models["family"].isin(families.variants)
+    if not known.any():
+        return new_models
+    variant = new_models.loc[known, "family"]
+    fitted = {
+        "base_family": variant.map(dict(zip(families.variants, families.family_of_variant))),
+        "instruct": variant.map(dict(zip(families.variants, families.instruct_of_variant))).astype(bool),
+    }
+    given = {
+        "base_family": new_models.loc[known, "base_family"],
+        "instruct": new_models.loc[known, "instruct"].astype(bool),
+    }
+    defaults = {"base_family": variant, "instruct": pd.Series(False, index=variant.index)}
+    out = new_models.copy()
+    for column in ("base_family", "instruct"):
+        clash = (given[column] != fitted[column]) & (given[column] != defaults[column])
+        if clash.any():
+            rows = "; ".join(
+                f"model {m!r} (family {variant[m]!r}): {column}={_plain(given[column][m])!r} "
+                f"given, {_plain(fitted[column][m])!r} fitted"
+                for m in clash.index[clash]
+            )
+            warnings.warn(
+                f"{column} of a known variant family is fixed by the fit; ignoring the given "
+                f"value: {rows}. To predict these models as another variant, give them a new "
+                "family name.",
+                UserWarning,
+                stacklevel=3,
+            )
+        out.loc[known, column] = fitted[column]
+    return out
 
 
 def _standard_normal(
@@ -87,6 +136,7 @@ def family_effects(
     needed only when the fit has family-specific slopes; the effect then includes
     ``γ_f · u_i``.
     """
+    new_models = known_variant_families(new_models, families)
     cases = family_cases(new_models, families)
     delta, tau = posterior["instruct_offset"], posterior["variant_sd"]
     has_slopes = "family_slope" in posterior

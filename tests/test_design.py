@@ -61,6 +61,33 @@ def test_family_structure_nests_variants_in_base_families(sloth):
     assert [fam.families[i] for i in idx] == fam.family_of_variant
 
 
+def test_family_structure_rejects_variant_families_whose_models_disagree(sloth):
+    """Base family and instruct flag belong to a variant family: rows of one variant that
+    disagree raise DataValidationError naming the column, the variant and the rows (no silent
+    majority vote).  The bundled datasets are consistent."""
+    import warnings
+
+    from scaling_bayes.data import DataValidationError, available_datasets
+
+    models = sloth.models.loc[["qwen2-7b", "qwen2-72b", "qwen2-7b-instruct"]].copy()
+    models["family"] = "qwen2"  # the instruct model filed under the base line
+    with pytest.raises(DataValidationError, match=(
+        r"'instruct'.*'qwen2'.*instruct=False for model\(s\) 'qwen2-7b', 'qwen2-72b'; "
+        r"instruct=True for model\(s\) 'qwen2-7b-instruct'.*'qwen2-instruct'"
+    )):
+        FamilyStructure.from_models(models)
+    models["instruct"] = False
+    models.loc["qwen2-72b", "base_family"] = "qwen"
+    with pytest.raises(DataValidationError, match=r"'base_family'.*'qwen2'.*base_family='qwen' for model\(s\) 'qwen2-72b'"):
+        FamilyStructure.from_models(models)
+    models.loc["qwen2-72b", "base_family"] = "qwen2"
+    assert FamilyStructure.from_models(models).family_of_variant == ["qwen2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for name in available_datasets():
+            FamilyStructure.from_models(load_dataset(name).models)
+
+
 def test_design_masks_missing_scores_and_clips_zeros(sloth):
     d = build_design(sloth)
     n_obs = int(np.isfinite(sloth.scores.to_numpy(float)).sum())

@@ -180,6 +180,59 @@ def test_family_slopes_add_gamma_times_log_size_in_every_case(posterior, familie
     xr.testing.assert_equal(plain.sel(model="zeta-7b", drop=True), plain.sel(model="zeta-1b", drop=True))
 
 
+def test_known_variant_takes_base_family_and_instruct_from_the_fit(posterior, families):
+    """A model of a known variant uses the fitted variant's base family (for its family slope)
+    and instruct flag, not its row's: the default base_family (= family) of a known variant
+    is no family of the fit, and a wrong but known one would pick another family's slope.  A
+    value given that disagrees with the fit draws a UserWarning naming the row."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    c, d = posterior.sizes["chain"], posterior.sizes["draw"]
+    with_slopes = posterior.assign(
+        family_slope=(("chain", "draw", "family", "skill"), rng.normal(size=(c, d, 2, 2))),
+        family_slope_sd=(("chain", "draw", "skill"), np.full((c, d, 2), 0.4)),
+    )
+    rows = pd.DataFrame(
+        {"family": ["fam-a-chat", "fam-a"], "base_family": ["fam-a-chat", "fam-b"],
+         "instruct": [False, True], "params_b": [70.0, 8.0], "tokens_t": [2.0, 2.0]},
+        index=pd.Index(["chat-70b", "a-8b"], name="model"),
+    )
+    u = xr.DataArray(np.array([[2.0, 0, 0], [-1.0, 0, 0]]), dims=("model", "covariate"),
+                     coords={"model": rows.index, "covariate": posterior["covariate"].values})
+    slope_a = with_slopes["family_slope"].sel(family="fam-a", drop=True)
+    with warnings.catch_warnings():  # base_family left at its default: fixed silently
+        warnings.simplefilter("error")
+        alpha = family_effects(with_slopes, families, rows.iloc[:1], np.random.default_rng(0), u)
+    xr.testing.assert_allclose(
+        alpha.sel(model="chat-70b", drop=True).transpose("chain", "draw", "skill"),
+        posterior["alpha_variant"].sel(variant="fam-a-chat", drop=True) + 2.0 * slope_a,
+    )
+    with pytest.warns(UserWarning) as record:
+        alpha = family_effects(with_slopes, families, rows, np.random.default_rng(0), u)
+    messages = " ".join(str(w.message) for w in record)
+    assert "model 'a-8b'" in messages and "chat-70b" not in messages
+    assert "base_family='fam-b' given, 'fam-a' fitted" in messages
+    assert "instruct=True given, False fitted" in messages
+    xr.testing.assert_allclose(
+        alpha.sel(model="a-8b", drop=True).transpose("chain", "draw", "skill"),
+        posterior["alpha_variant"].sel(variant="fam-a", drop=True) - 1.0 * slope_a,
+    )
+    from scaling_bayes.prediction import known_variant_families
+
+    with pytest.warns(UserWarning):
+        fixed = known_variant_families(rows, families)
+    assert fixed["base_family"].tolist() == ["fam-a", "fam-a"]
+    assert fixed["instruct"].tolist() == [True, False]
+    # new variants and new families keep their rows' own base family and instruct flag
+    others = pd.DataFrame(
+        {"family": ["fam-a-new-chat", "zeta"], "base_family": ["fam-a", "zeta"], "instruct": [True, False],
+         "params_b": [7.0, 1.0], "tokens_t": [2.0, 1.0]},
+        index=pd.Index(["a-chat-7b", "zeta-1b"], name="model"),
+    )
+    pd.testing.assert_frame_equal(known_variant_families(others, families), others)
+
+
 def test_model_deviations_are_fresh_per_model_with_sd_model_sd(posterior, new_models):
     """Without ``model_sd`` there is no deviation; with it every new model gets its own
     N(0, σ_m²) draw, independent of every other model's (MC sd over 4000 draws of a variance
