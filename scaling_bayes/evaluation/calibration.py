@@ -3,8 +3,12 @@
 The posterior-predictive intervals of a fold are widened (or narrowed) by a factor learned
 *only from families that fold trained on*: the other test groups of the same setting. Each of
 those groups was itself predicted by a fit that had not seen it, so its scores are honest
-out-of-family errors, and none of them involves the fold's own test family. This is
-cross-conformal prediction (CV+, Barber et al. 2021) with families as the exchangeable units.
+out-of-family errors, and none of them involves the fold's own test family. This follows
+cross-conformal prediction (CV+, Barber et al. 2021) with families as the exchangeable units,
+but the quantile below is taken over the pooled *cells* of the other groups, and the cells of
+one family are dependent (they share its fit and its family effect).  So CV+'s finite-sample
+guarantee does not carry over exactly: read the calibrated coverage as an approximate,
+empirically checked correction (reported per setting beside the posterior's), not as a bound.
 
 Nonconformity of an observed score ``y`` against an interval ``[lo, hi]`` with median ``m``
 is the factor by which the interval must be stretched about ``m`` to reach ``y``::
