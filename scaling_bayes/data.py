@@ -55,6 +55,7 @@ Bundled datasets (see ``datasets/PROVENANCE.md``)
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ _COLUMN_HELP = {
     "tokens_t": "training tokens in trillions",
 }
 _MAX_LISTED = 20
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _TRUE_STRINGS = ("true", "1", "1.0")
 _FALSE_STRINGS = ("false", "0", "0.0")
 
@@ -348,6 +350,58 @@ def _resolve_benchmark_columns(
     for b in names:
         registry.get(b)  # UnknownBenchmarkError with the register() hint
     return names
+
+
+def _is_numeric_column(column: pd.Series) -> bool:
+    """True for a column holding numbers (or numeric strings), not booleans, not all missing."""
+    values = column.dropna()
+    if values.empty or pd.api.types.is_bool_dtype(column.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return True
+    if values.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+        return False
+    return bool(pd.to_numeric(values, errors="coerce").notna().all())
+
+
+def _warn_ignored_numeric_columns(
+    frame: pd.DataFrame, used: Sequence[str], registry: BenchmarkRegistry
+) -> None:
+    """UserWarning naming the numeric columns that ``benchmarks=None`` left out.
+
+    Such a column is most likely a score column whose name is not a registered benchmark
+    (``'mmlu'`` for ``'MMLU'``). Metadata columns, non-numeric columns and pandas'
+    ``Unnamed: N`` index columns (a CSV written with its index) are not reported.
+    """
+    skip = {"model", *META_COLUMNS, *used}
+    ignored = [
+        c
+        for c in frame.columns
+        if c not in skip
+        and not re.fullmatch(r"Unnamed: \d+", c)
+        and _is_numeric_column(frame[c])
+    ]
+    if not ignored:
+        return
+    unused = [b for b in registry.names if b not in used]  # renaming onto a used one clashes
+    hits = {c: _close_matches(c, unused, n=1) for c in ignored}
+    ignored.sort(key=lambda c: not hits[c])  # likely typos first, before the listing is cut
+    parts = [
+        f"{c!r} ({f'did you mean {hits[c][0]!r}?' if hits[c] else 'no close match'})" for c in ignored
+    ]
+    renames = [f"{c!r}: {hits[c][0]!r}" for c in ignored if hits[c]]
+    example = ", ".join(renames[:3]) if renames else "'your col': 'MMLU'"
+    warnings.warn(
+        f"Ignoring {len(ignored)} numeric column(s) that are not registered benchmarks: "
+        f"{_listing(parts, quote=False)}. With benchmarks=None only columns named after a "
+        f"registered benchmark are used. To use such a column, rename it "
+        f"(column_map={{{example}}}) or register it (registry = "
+        "default_registry().register(name, floor=1/<#choices>, n_items=...), then pass "
+        "registry=registry). To silence this, pass benchmarks=[...] explicitly or drop "
+        "the column(s).",
+        UserWarning,
+        skip_file_prefixes=(_PACKAGE_DIR,),  # point at the user's from_wide/read_scores call
+    )
 
 
 def _validate_scores(block: pd.DataFrame, models: pd.Index) -> pd.DataFrame:
@@ -599,7 +653,8 @@ def from_wide(
         family names are stripped of surrounding whitespace.
     benchmarks : sequence of str, str or None
         Score columns, or a set name (``"all12"``, ...). If None, every column named
-        after a registered benchmark is used. Other non-metadata columns are ignored.
+        after a registered benchmark is used. Other non-metadata columns are ignored;
+        a UserWarning names the numeric ones (likely misnamed or unregistered scores).
     column_map : mapping, optional
         Renames your columns onto ours, e.g. ``{"Model": "model", "Size (B)": "params_b"}``.
     registry : BenchmarkRegistry, optional
@@ -620,6 +675,8 @@ def from_wide(
     bench = _resolve_benchmark_columns(frame, benchmarks, registry)
     models = _validate_meta(frame, require_tokens=False)
     scores = _validate_scores(frame[bench], models.index)
+    if benchmarks is None:
+        _warn_ignored_numeric_columns(frame, bench, registry)
     return ScoreTable(models=models, scores=scores, name=name)
 
 
@@ -643,6 +700,22 @@ def read_scores(
         registry=registry,
         name=Path(path).stem if name is None else name,
     )
+
+
+def _read_csv_keeping_names(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``pd.read_csv`` that keeps the name columns (model, family, base_family) verbatim.
+
+    Name columns are read as str with no NA parsing, so names such as ``"1.10"``,
+    ``"NA"``, ``"None"`` or ``"null"`` survive a write/read round trip (an empty cell
+    stays ``""``). Every other column is parsed by pandas' defaults (scores are floats,
+    empty = NaN). Used to reload the training data of a saved fit.
+    """
+    frame = pd.read_csv(path)
+    names = [c for c in ("model", "family", "base_family") if c in frame.columns]
+    if names:
+        text = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False)
+        frame[names] = text[names]
+    return frame
 
 
 def validate_new_models(

@@ -26,7 +26,7 @@ import pymc as pm
 import xarray as xr
 
 from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
-from scaling_bayes.data import ScoreTable, from_wide, validate_new_models
+from scaling_bayes.data import ScoreTable, _read_csv_keeping_names, from_wide, validate_new_models
 from scaling_bayes.design import DEFAULT_COVARIATES, Design, build_design
 from scaling_bayes.inference import (
     Diagnostics,
@@ -375,8 +375,8 @@ class LatentSkillModel:
         LatentSkillModel.__init__(self, sampler=SamplerConfig(**config["sampler"]), registry=registry)
         self.config = model_cfg  # the whole saved configuration, every option included
         self._requested_config = model_cfg  # a refit keeps the saved anchors
-        data = from_wide(
-            pd.read_csv(path / "training_data.csv"),
+        data = from_wide(  # names such as "1.10" or "NA" read back verbatim, not as 1.1 / NaN
+            _read_csv_keeping_names(path / "training_data.csv"),
             benchmarks=config["benchmarks"],
             registry=registry,
             name=config["dataset"],

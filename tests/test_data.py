@@ -29,6 +29,7 @@ from scaling_bayes.data import (
     read_scores,
     validate_new_models,
 )
+from scaling_bayes.data import _read_csv_keeping_names
 
 ALL12 = benchmark_set("all12")
 V1 = benchmark_set("leaderboard_v1")
@@ -372,8 +373,9 @@ def test_scoretable_checks_its_invariants(sloth: ScoreTable) -> None:
 def test_from_wide_with_column_map_matches_load_dataset(
     sloth: ScoreTable, sloth_raw: pd.DataFrame
 ) -> None:
-    table = from_wide(sloth_raw, column_map=SLOTH_MAP, name="mine")
     # benchmarks=None picks up exactly the registered columns (HumanEval, bbh_* ... ignored)
+    with pytest.warns(UserWarning, match=r"Ignoring 99 numeric column\(s\) that are not registered"):
+        table = from_wide(sloth_raw, column_map=SLOTH_MAP, name="mine")
     assert sorted(table.benchmarks) == sorted(ALL12)
     assert table.name == "mine"
     pd.testing.assert_frame_equal(table.models, sloth.models)
@@ -519,8 +521,77 @@ def test_requested_benchmark_not_registered() -> None:
     df = _tiny(HumanEval=[0.06, 0.05, 0.12])
     with pytest.raises(UnknownBenchmarkError, match=r"Unknown benchmark 'HumanEval'.*register"):
         from_wide(df, benchmarks=["MMLU", "HumanEval"])
-    # unregistered, non-meta columns are ignored when benchmarks is None
-    assert from_wide(df).benchmarks == ["MMLU", "GSM8K"]
+    # unregistered, non-meta columns are ignored (with a warning) when benchmarks is None
+    with pytest.warns(UserWarning, match=r"'HumanEval' \(no close match\)"):
+        assert from_wide(df).benchmarks == ["MMLU", "GSM8K"]
+
+
+def test_unregistered_numeric_columns_are_reported() -> None:
+    df = _tiny(
+        arc=[0.25, 0.3, 0.5],  # misspelled 'ARC'
+        hellaswag=[0.5, 0.6, 0.7],  # misspelled 'HellaSwag'
+        HumanEval=[0.06, 0.05, 0.12],  # a benchmark the registry lacks
+        notes=["a", "b", "c"],  # non-numeric: not reported
+        base_family=["pythia", "pythia", "llama-2"],
+        instruct=[0, 0, 1],  # metadata, even though numeric
+    )
+    df.insert(0, "Unnamed: 0", [0, 1, 2])  # a CSV written with its index
+    with pytest.warns(UserWarning, match="not registered benchmarks") as record:
+        table = from_wide(df)
+    assert table.benchmarks == ["MMLU", "GSM8K"]
+    assert len(record) == 1 and record[0].filename == __file__  # points at the caller
+    msg = str(record[0].message)
+    assert "3 numeric column(s)" in msg
+    assert "'arc' (did you mean 'ARC'?)" in msg
+    assert "'hellaswag' (did you mean 'HellaSwag'?)" in msg
+    assert "'HumanEval' (no close match)" in msg
+    assert "column_map={'arc': 'ARC', 'hellaswag': 'HellaSwag'}" in msg
+    assert "default_registry().register(name, floor=" in msg
+    for quiet in ("notes", "base_family", "instruct", "Unnamed", "params_b", "tokens_t"):
+        assert quiet not in msg
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert from_wide(df, benchmarks=["MMLU", "GSM8K"]).benchmarks == ["MMLU", "GSM8K"]
+        from_wide(df.drop(columns=["arc", "hellaswag", "HumanEval"]))
+        from_wide(df, column_map={"arc": "ARC", "hellaswag": "HellaSwag"}, registry=default_registry().register(
+            "HumanEval", floor=0.0, n_items=164))
+
+
+def test_read_scores_reports_misspelled_benchmark_columns(tmp_path: Path) -> None:
+    path = tmp_path / "mine.csv"
+    _tiny().rename(columns={"MMLU": "mmlu"}).assign(ARC=[0.25, 0.3, 0.5]).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match=r"1 numeric column\(s\).*'mmlu' \(did you mean 'MMLU'\?\)") as record:
+        table = read_scores(path)
+    assert table.benchmarks == ["GSM8K", "ARC"]
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("name", available_datasets())
+def test_bundled_datasets_load_without_warnings(name: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(name)
+
+
+def test_csv_round_trip_keeps_names_verbatim(tmp_path: Path) -> None:
+    """Names that pandas would parse as numbers or NA survive the save/load CSV path."""
+    tricky = ["1.10", "NA", "None", "null"]
+    table = from_wide(
+        _tiny(
+            model=["1.10", "NA", "null"],
+            family=["None", "1.10", "NaN"],
+            base_family=["null", "n/a", "1e3"],
+            GSM8K=[0.0159, np.nan, 0.1873],
+        )
+    )
+    assert set(tricky) <= {*table.models.index, *table.models["family"]}
+    path = tmp_path / "training_data.csv"
+    table.models.join(table.scores).reset_index().to_csv(path, index=False)  # as LatentSkillModel.save
+    frame = _read_csv_keeping_names(path)
+    back = from_wide(frame, benchmarks=table.benchmarks)
+    pd.testing.assert_frame_equal(back.models, table.models)
+    pd.testing.assert_frame_equal(back.scores, table.scores)
+    assert frame["GSM8K"].dtype == float and np.isnan(back.scores.at["NA", "GSM8K"])
 
 
 # ----------------------------------------------------------------- validate_new_models

@@ -194,6 +194,37 @@ def test_bad_requests_get_clear_errors(fitted, tmp_path):
         LatentSkillModel.load(tmp_path)
 
 
+def test_load_reads_model_and_family_names_verbatim(tmp_path):
+    """Names pandas would parse as numbers or NA ("1.10", "NA", "None", "null") reload
+    unchanged. No fit: a design and a stub posterior are enough for save/load."""
+    from scaling_bayes.data import from_wide
+    from scaling_bayes.design import build_design
+
+    table = from_wide(
+        pd.DataFrame(
+            {
+                "model": ["1.10", "NA", "None", "null"],
+                "family": ["1.10", "1.10", "NA", "null"],
+                "base_family": ["None", "None", "NA", "nan"],
+                "params_b": [1.0, 2.0, 3.0, 4.0],
+                "tokens_t": [1.0, 1.0, 2.0, 2.0],
+                "MMLU": [0.25, 0.3, 0.4, 0.5],
+                "GSM8K": [0.01, np.nan, 0.1, 0.2],
+            }
+        ),
+        benchmarks=["MMLU", "GSM8K"],
+    )
+    model = LatentSkillModel(n_skills=1)
+    model.design = build_design(table, model.registry, model.config.covariates)
+    model.idata = xr.DataTree.from_dict(
+        {"posterior": xr.Dataset({"theta": (("chain", "draw"), np.zeros((1, 2)))})}
+    )
+    model.save(tmp_path / "run")
+    loaded = LatentSkillModel.load(tmp_path / "run")
+    pd.testing.assert_frame_equal(loaded.design.data.models, table.models)
+    pd.testing.assert_frame_equal(loaded.design.data.scores, table.scores)
+
+
 def test_opt_in_terms_together_fit_predict_the_three_cases_and_reload(small_v2, requests, tmp_path):
     """The three opt-in terms end to end, in one fit (one compile instead of three; each term's
     likelihood is checked alone against the prediction code in ``tests/test_model.py``):
