@@ -401,12 +401,11 @@ def plot_rhat_ess(
 
 
 def _insample(model: LatentSkillModel, random_seed: int) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
-    """Predictive draws for the training models, and their observed cells (model, benchmark
+    """In-sample draws of the training models from their own posterior skills
+    (:meth:`LatentSkillModel.insample_draws`), and their observed cells (model, benchmark
     indices into the draws' coords)."""
     design = model.design
-    draws = model.predictive_draws(
-        design.data.models.reset_index(), random_seed=random_seed, warn_extrapolation=False
-    )
+    draws = model.insample_draws(random_seed=random_seed)
     draws = draws.sel(model=list(design.data.models.index), benchmark=design.benchmarks)
     return draws, design.cell_model, design.cell_benchmark
 

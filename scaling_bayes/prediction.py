@@ -253,6 +253,18 @@ def score_draws(
     learned its lower asymptotes (:func:`~scaling_bayes.model.lower_asymptote`).
     """
     theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
+    return skill_score_draws(posterior, theta, floors, rng, deviation)
+
+
+def skill_score_draws(
+    posterior: xr.Dataset,
+    theta: xr.DataArray,
+    floors: xr.DataArray,
+    rng: np.random.Generator,
+    deviation: xr.DataArray | float = 0.0,
+) -> xr.Dataset:
+    """:func:`score_draws` from the skills themselves, ``theta`` (chain, draw, model, skill):
+    e.g. the training models' posterior ``theta``.  Same outputs and dims."""
     z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"] + deviation
     nu = posterior["nu"] if "nu" in posterior else 1.0
     mu = link_mean(z, lower_asymptote(posterior, floors), nu).clip(1e-6, 1 - 1e-6)

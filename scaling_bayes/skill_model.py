@@ -54,6 +54,7 @@ from scaling_bayes.prediction import (
     log_predictive_density,
     model_deviations,
     score_draws,
+    skill_score_draws,
     summarize,
 )
 
@@ -285,6 +286,23 @@ class LatentSkillModel:
         alpha = alpha + model_deviations(posterior, models, rng_model)
         deviation = benchmark_deviations(posterior, design.families, models, rng_bench)
         return score_draws(posterior, covariates, alpha, design.floors, rng_noise, deviation)
+
+    def insample_draws(self, *, random_seed: int = 0) -> xr.Dataset:
+        """Draws of ``score`` and ``mu`` for the training models, from their posterior skills
+        ``theta``: dims (chain, draw, model, benchmark).
+
+        The replicates of a posterior predictive check and the means of the pointwise
+        likelihood.  Unlike :meth:`predictive_draws` of the same models, nothing but the Beta
+        noise is drawn afresh: a training model keeps its own sampled skills (with
+        ``model_effects``, its own deviation from the family line, not a new one).  The
+        noise uses :meth:`predictive_draws`' stream for the same seed.
+        """
+        design, _ = self._require_fit()
+        posterior = self.posterior
+        models = self._prepare(design.data.models.reset_index())
+        _, _, rng_noise, rng_bench = np.random.default_rng(random_seed).spawn(4)
+        deviation = benchmark_deviations(posterior, design.families, models, rng_bench)  # fitted, not drawn
+        return skill_score_draws(posterior, posterior["theta"], design.floors, rng_noise, deviation)
 
     def log_predictive_density(
         self, draws: xr.Dataset, observed: pd.DataFrame | xr.DataArray

@@ -94,6 +94,16 @@ def test_predict_covers_the_three_cases(fitted, requests):
     assert m["newfam-70b"].mean() > m["newfam-7b"].mean()
 
 
+def test_insample_draws_are_the_training_models_predictive_draws_without_model_effects(fitted, small_v2):
+    """Without per-model deviations a training model's skills are its variant's line, so the
+    in-sample means equal the predictive means of the same models (same noise stream too)."""
+    own = fitted.insample_draws(random_seed=2)
+    new = fitted.predictive_draws(small_v2, random_seed=2, warn_extrapolation=False)
+    new = new.sel(model=own["model"], benchmark=own["benchmark"])
+    np.testing.assert_allclose(own["mu"].values, new["mu"].values, rtol=1e-9, atol=1e-12)
+    assert own["score"].dims == ("chain", "draw", "model", "benchmark")
+
+
 def test_prediction_is_reproducible_and_seed_dependent(fitted, requests):
     a = fitted.predict(requests, random_seed=11).table
     b = fitted.predict(requests, random_seed=11).table
@@ -265,6 +275,17 @@ def test_opt_in_terms_together_fit_predict_the_three_cases_and_reload(small_v2, 
     known = t["case"] == "known_variant"
     t0 = zeroed.predict(requests, prob=0.9, random_seed=5).table
     assert (t.loc[known, "mu_mean"] - t0.loc[known, "mu_mean"]).abs().max() > 1e-3
+
+    # in-sample draws keep each training model's own sampled skills (its deviation from the
+    # family line); predictive draws of the same models give each a fresh deviation
+    train = small_v2.models.index
+    y = small_v2.scores.loc[train].to_numpy()
+    own = model.insample_draws(random_seed=5)["mu"].sel(model=train, benchmark=small_v2.benchmarks)
+    fresh = model.predictive_draws(small_v2, random_seed=5, warn_extrapolation=False)["mu"]
+    fresh = fresh.sel(model=train, benchmark=small_v2.benchmarks)
+    err_own, err_fresh = (np.nanmean(np.abs(d.mean(("chain", "draw")).values - y)) for d in (own, fresh))
+    sd_own, sd_fresh = (float(d.std(("chain", "draw")).mean()) for d in (own, fresh))
+    assert err_own < err_fresh and sd_own < 0.5 * sd_fresh, (err_own, err_fresh, sd_own, sd_fresh)
 
     model.save(tmp_path / "run")
     loaded = LatentSkillModel.load(tmp_path / "run")
