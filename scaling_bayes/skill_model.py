@@ -202,7 +202,9 @@ class LatentSkillModel:
         """Sample the posterior with NUTS; warns (:class:`ConvergenceWarning`) on problems.
 
         ``sampler_overrides`` replace fields of the :class:`SamplerConfig`
-        (``chains``, ``draws``, ``tune``, ``target_accept``, ``sampler``, ``init``…).
+        (``chains``, ``draws``, ``tune``, ``target_accept``, ``sampler``, ``init``…); the
+        replaced configuration is this model's ``sampler`` from then on, for later fits too,
+        and :meth:`save` records it.
         Returns the DataTree (posterior, sample_stats, observed_data).
         """
         if sampler_overrides:
