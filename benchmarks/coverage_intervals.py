@@ -1,6 +1,6 @@
 """Pooled coverage of a protocol run's predictive intervals per setting, with a group-bootstrap
-interval (whole test groups resampled within each setting; see
-:func:`scaling_bayes.evaluation.metrics.coverage_intervals`).
+interval (whole test groups resampled within each setting, and over all settings clusters of
+groups that share a variant family; see :func:`scaling_bayes.evaluation.metrics.coverage_intervals`).
 
 Usage::
 

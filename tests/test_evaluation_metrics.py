@@ -247,7 +247,7 @@ def test_sloth_with_k_chosen_on_the_other_groups_by_hand():
     assert without_k1.loc[("all12", 1, "Average"), "sloth_held_out"] == pytest.approx(0.2 / 3)
 
 
-def test_coverage_intervals_resample_whole_groups_within_each_setting(predictions):
+def test_coverage_intervals_resample_whole_groups_within_a_setting_and_shared_families_overall(predictions):
     """By hand: the fixture's setting has 8 cells, 6 inside their 90% intervals (a: 1 of 2,
     b+c: 5 of 6), so pooled 3/4; a resample is a choice of two groups, so every bootstrap
     coverage is 1/2, 3/4 or 5/6 and the interval lies in [1/2, 5/6].  A second setting whose
@@ -272,6 +272,23 @@ def test_coverage_intervals_resample_whole_groups_within_each_setting(prediction
 
     pooled = table.loc[("all", 0)]
     assert pooled["coverage"] == pytest.approx((6 + 3 + 1) / (8 + 6 + 1))
-    assert (pooled["n_cells"], pooled["n_groups"]) == (15, 6)
-    assert np.isnan(pooled["lower"])  # one setting has a single group: no stratified interval
+    assert (pooled["n_cells"], pooled["n_groups"], pooled["n_units"]) == (15, 6, 6)
+    # six clusters of 2, 6, 2, 2, 2 and 1 cells: a resample's coverage lies between the
+    # clusters' extremes (0.5 and 1)
+    assert 0.5 - 1e-12 <= pooled["lower"] < pooled["coverage"] < pooled["upper"] <= 1 + 1e-12
     assert table.index.names == ["benchmark_set", "n_train_per_family"]
+
+    # a family tested in two settings is one unit of the pooled bootstrap, not two
+    again = pd.DataFrame([_row("c", "c9", "X", 0.5, 0.5, setting=("leaderboard_v1", 1)),
+                          _row("c", "c9", "Y", 0.5, 0.5, setting=("leaderboard_v1", 1))])[list(PREDICTION_COLUMNS)]
+    shared = coverage_intervals(pd.concat([frame, again], ignore_index=True), n_resamples=500).loc[("all", 0)]
+    assert (shared["n_cells"], shared["n_groups"], shared["n_units"]) == (17, 7, 6)
+
+
+def test_shared_family_clusters_join_groups_through_any_shared_family():
+    from scaling_bayes.evaluation.metrics import shared_family_clusters
+
+    ids = shared_family_clusters(["a+b", "c", "b+d", "d", "e+f", "f+g", "h"])
+    assert ids["a+b"] == ids["b+d"] == ids["d"]  # a+b ~ b+d through b, b+d ~ d through d
+    assert ids["e+f"] == ids["f+g"]
+    assert len({ids["a+b"], ids["c"], ids["e+f"], ids["h"]}) == 4

@@ -435,6 +435,30 @@ def difference_interval(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def shared_family_clusters(groups: Sequence[str]) -> dict[str, int]:
+    """Cluster id of each test group: groups that share a variant family (their labels joined
+    with '+') are one cluster, transitively (connected components).
+
+    The same family is a test family in several settings, and its forecast errors there are
+    not independent, so a bootstrap over every setting at once resamples these clusters.
+    """
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for group in groups:
+        first, *rest = group.split("+")
+        for family in rest:
+            parent[root(family)] = root(first)
+    roots = {group: root(group.split("+")[0]) for group in groups}
+    ids = {r: i for i, r in enumerate(dict.fromkeys(roots.values()))}
+    return {group: ids[r] for group, r in roots.items()}
+
+
 def coverage_intervals(
     predictions: pd.DataFrame,
     interval: float = 0.9,
@@ -453,19 +477,28 @@ def coverage_intervals(
     from which families happen to be in the protocol, which a binomial interval over cells
     overstates.
 
+    Pooled over every setting, the resampled unit is a cluster of test groups that share a
+    variant family (:func:`shared_family_clusters`): the same family is tested in up to six
+    settings, and resampling each setting's groups independently would treat its repeated
+    errors as independent evidence and understate the uncertainty.
+
     Returns
     -------
     DataFrame indexed by ``(benchmark_set, n_train_per_family)`` plus a last row
-    ``("all", 0)`` pooled over every setting (groups resampled within each setting), with
-    columns ``coverage``, ``lower``, ``upper`` (fractions), ``n_cells`` and ``n_groups``.
+    ``("all", 0)`` pooled over every setting, with columns ``coverage``, ``lower``, ``upper``
+    (fractions), ``n_cells``, ``n_groups`` (setting × test group) and ``n_units`` (what the
+    bootstrap resamples: the setting's groups, or the pooled row's clusters).
     """
     pct = _pct(interval)
     frame = _with_derived(predictions, (interval,))
-    counts = frame.groupby([*SETTING_KEYS, "test_group"], sort=False)[f"coverage_{pct}"].agg(["sum", "count"])
+    covered = f"coverage_{pct}"
+    counts = frame.groupby([*SETTING_KEYS, "test_group"], sort=False)[covered].agg(["sum", "count"])
     keys = _setting_order(frame)
     per_setting = [counts.xs(key, level=list(SETTING_KEYS)).to_numpy() for key in keys]
+    cluster = frame["test_group"].map(shared_family_clusters(frame["test_group"].unique().tolist()))
+    clusters = frame.groupby(cluster, sort=True)[covered].agg(["sum", "count"]).to_numpy()
     rows = {}
-    for key, strata in [*((k, [g]) for k, g in zip(keys, per_setting)), (("all", 0), per_setting)]:
+    for key, strata in [*((k, [g]) for k, g in zip(keys, per_setting)), (("all", 0), [clusters])]:
 
         def pooled(*indices: np.ndarray, strata: list[np.ndarray] = strata) -> float:
             picked = [g[idx.astype(int)] for g, idx in zip(strata, indices, strict=True)]
@@ -481,7 +514,8 @@ def coverage_intervals(
             lower, upper = float(res.confidence_interval.low), float(res.confidence_interval.high)
         rows[key] = {"coverage": pooled(*everything), "lower": lower, "upper": upper,
                      "n_cells": int(sum(g[:, 1].sum() for g in strata)),
-                     "n_groups": int(sum(len(g) for g in strata))}
+                     "n_groups": int(len(counts)) if key == ("all", 0) else len(strata[0]),
+                     "n_units": int(sum(len(g) for g in strata))}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(list(rows), names=list(SETTING_KEYS))
     return table
