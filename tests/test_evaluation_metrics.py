@@ -292,3 +292,19 @@ def test_shared_family_clusters_join_groups_through_any_shared_family():
     assert ids["a+b"] == ids["b+d"] == ids["d"]  # a+b ~ b+d through b, b+d ~ d through d
     assert ids["e+f"] == ids["f+g"]
     assert len({ids["a+b"], ids["c"], ids["e+f"], ids["h"]}) == 4
+
+
+def test_a_missing_sloth_error_is_no_contest_not_a_loss(predictions):
+    """Sloth's bundled errors are complete, but a reference with a gap must not count the
+    gap as a loss: the pair is left out of the win rate."""
+    others = {pca_method(k): [0.5] * 4 for k in (1, 2, 3, 4)} | {"logF_sigmoid": [0.2] * 4,
+                                                                  "logF_sigmoid_faminter": [0.3] * 4}
+    reference = _hand_reference({
+        sloth_method(1): [0.09] * 4, sloth_method(2): [0.05, 0.01, 0.01, np.nan],
+        sloth_method(3): [0.20] * 4, sloth_method(4): [0.10] * 4, **others,
+    })
+    # pairs a1/X, a1/Y, b1/X, b1/Y: losses, loss, win, no contest -> 1 of 3
+    wins = paired_win_rates(predictions, reference)
+    assert wins["n_pairs"].sum() == 3 and wins["wins"].sum() == 1
+    avg = compare_with_sloth(predictions, reference).loc[("all12", 1, "Average")]
+    assert avg["win_rate_vs_sloth_best"] == pytest.approx(1 / 3)

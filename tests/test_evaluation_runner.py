@@ -116,7 +116,11 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     # iid bootstrap draws: the forecasts' own R-hat is ~1 (MC sd ≈ 0.01 at 2 × 100 draws)
     assert (diag["max_rhat_forecast"] < 1.1).all() and (diag["min_ess_forecast"] > 50).all()
     assert (diag["n_test"] == [len(f.test_models) for f in two_folds]).all()
-    assert "Accuracy vs Sloth" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "Accuracy vs Sloth" in summary
+    # two of the setting's nine groups: said, and the rows counted against the reference's
+    assert comp["n_reference"] > n_rows and f"| {n_rows}/{int(comp['n_reference'])} |" in summary
+    assert f"**Partial run:** only some of the protocol's rows are forecast in leaderboard_v2, n=2 ({n_rows} of" in summary
 
     # resume: everything cached -> no fit; save=False leaves the all-folds tables as they were
     first_fold = run_protocol(factory, out_dir=out, data=data, folds=two_folds[:1], scheduler="sync",
@@ -179,6 +183,7 @@ def test_whole_setting_matches_reference_rows(tmp_path, data):
                           scheduler="sync", progress=False)
     comp = result.comparison.loc[("all12", 2, "Average")]
     assert comp["n_matched"] == comp["n_predictions"] == comp["n_reference"] == 20 * 12
+    assert "Partial run" not in result.summary_markdown() and "| 240/240 |" in result.summary_markdown()
     assert _fit_calls(tmp_path) == 7
     assert len(result.win_rates) == 20 and result.win_rates["n_pairs"].eq(12).all()
 

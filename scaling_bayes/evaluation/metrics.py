@@ -346,7 +346,9 @@ def _matched(
         matched["sloth_best"] = _error_at_k(matched, sloth_cols, ks, row_k)
     matched["sloth_held_out_k"] = _held_out_k(matched, sloth_cols, ks)
     matched["sloth_held_out"] = _error_at_k(matched, sloth_cols, ks, matched["sloth_held_out_k"].to_numpy())
-    matched["win"] = (matched["ours"] < matched["sloth_best"]).astype(float)
+    # a pair without both errors is no contest, not a loss: NaN, left out of the rates
+    matched["win"] = (matched["ours"] < matched["sloth_best"]).astype(float).where(
+        matched[["ours", "sloth_best"]].notna().all(axis=1))
     return matched, wide.reset_index(), best_k
 
 
@@ -619,7 +621,7 @@ def paired_win_rates(
     matched, _, best_k = _matched(predictions, reference, ks)
     keys = [*SETTING_KEYS, "test_group", "model", "family2"]
     table = matched.groupby(keys, sort=False).agg(
-        n_pairs=("win", "size"),
+        n_pairs=("win", "count"),
         wins=("win", "sum"),
         win_rate=("win", "mean"),
         mae_ours=("ours", "mean"),
@@ -697,8 +699,11 @@ def metrics_markdown(
         header = [
             "setting", "ours", "Sloth best (K)", "ours − Sloth best, 90% CI",
             "Sloth, K from the other groups", "ours − that, 90% CI", *[f"Sloth K={k}" for k in ks],
-            "FLOPs + family intercept", "shared FLOPs law", "PCA d=2", "win rate vs Sloth best", "matched rows",
+            "FLOPs + family intercept", "shared FLOPs law", "PCA d=2", "win rate vs Sloth best",
+            "matched / reference rows",
         ]
+        partial = [f"{b}, n={n} ({int(r['n_matched'])} of {int(r['n_reference'])})"
+                   for (b, n), r in comp.iterrows() if r["n_matched"] < r["n_reference"]]
         rows = []
         for (bset, n), row in comp.iterrows():
             k = row["sloth_best_k"]
@@ -716,7 +721,7 @@ def metrics_markdown(
                 _fmt(row["flops_family_intercept"], digits=digits), _fmt(row["flops_shared"], digits=digits),
                 _fmt(row.get("pca_d=2", np.nan), digits=digits),
                 f"{_fmt(row['win_rate_vs_sloth_best'], digits=0)}%",
-                f"{int(row['n_matched'])}/{int(row['n_predictions'])}",
+                f"{int(row['n_matched'])}/{int(row['n_reference'])}",
             ])
         parts += [
             "## Accuracy vs Sloth (family-macro MAE of the posterior mean, pp)",
@@ -729,7 +734,10 @@ def metrics_markdown(
             "test error of every group; \"K from the other groups\" chooses each group's K on the "
             "setting's other groups only, as a user could."
             + (f" Not shown, as Sloth's reference has no errors for them: {'; '.join(no_reference)}."
-               if no_reference else ""),
+               if no_reference else "")
+            + (f" **Partial run:** only some of the protocol's rows are forecast in {'; '.join(partial)}; "
+               "every method there, and Sloth's best K, is measured on those rows alone, so the "
+               "numbers are not the paper's for the whole setting." if partial else ""),
             "",
             _md_table(header, rows),
             "",
