@@ -149,6 +149,13 @@ class LatentSkillModel:
         self.random_seed: int | None = None
 
     # ------------------------------------------------------------------ fitting
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides a fit, defaults included: the model configuration as
+        requested (anchors unresolved), the sampler configuration and the class.  A protocol
+        run's fold cache is keyed on it (:func:`~scaling_bayes.evaluation.run_protocol`)."""
+        return {"class": type(self).__name__, "model": self._requested_config.to_dict(),
+                "sampler": self.sampler.to_dict()}
+
     def _config_for(self, benchmarks: list[str]) -> ModelConfig:
         """The requested configuration for data with these benchmarks (anchors unresolved)."""
         return self._requested_config

@@ -232,3 +232,47 @@ def test_forecast_convergence_reads_mu_where_given_and_flags_disagreeing_chains(
     both = xr.Dataset({"score": apart, "mu": agree})
     fine = _forecast_convergence(both, _as_draws(both, fold), fold)
     assert fine["max_rhat_forecast"] < 1.05 and fine["min_ess_forecast"] > 200
+
+
+class SettingsForecaster(ClimatologyForecaster):
+    """Reports its settings, like ``LatentSkillModel.settings``; ``version`` stands for a default."""
+
+    version = 1
+
+    def settings(self) -> dict:
+        return {"n_draws": self.n_draws, "version": type(self).version}
+
+
+def test_a_changed_default_refits_cached_folds_and_older_caches_still_serve(tmp_path, data, two_folds, monkeypatch):
+    factory = functools.partial(SettingsForecaster, log_dir=str(tmp_path), n_draws=20)
+    kwargs = dict(out_dir=tmp_path / "out", data=data, folds=two_folds[:1], scheduler="sync", progress=False,
+                  save=False)
+    run_protocol(factory, **kwargs)
+    run_protocol(factory, **kwargs)
+    assert _fit_calls(tmp_path) == 1
+    record_path = tmp_path / "out" / "folds" / f"{two_folds[0].slug}.json"
+    assert json.loads(record_path.read_text())["config"]["forecaster"] == {"n_draws": 20, "version": 1}
+
+    monkeypatch.setattr(SettingsForecaster, "version", 2)  # same factory, another default
+    run_protocol(factory, **kwargs)
+    assert _fit_calls(tmp_path) == 2
+
+    # a cache written before settings joined the key is compared on the rest
+    record = json.loads(record_path.read_text())
+    del record["config"]["forecaster"]
+    record_path.write_text(json.dumps(record))
+    monkeypatch.setattr(SettingsForecaster, "version", 3)
+    run_protocol(factory, **kwargs)
+    assert _fit_calls(tmp_path) == 2
+
+
+def test_latent_skill_model_settings_hold_every_default():
+    from scaling_bayes import LatentSkillModel
+    from scaling_bayes.baselines import FlopsLawBaseline
+
+    settings = LatentSkillModel().settings()
+    assert settings["class"] == "LatentSkillModel" and settings["model"]["anchors"] is None
+    assert settings["model"]["priors"]["log_nu_sd"] == 1.5 and settings["sampler"]["draws"] == 1500
+    assert json.loads(json.dumps(settings)) == settings
+    assert FlopsLawBaseline().settings()["model"]["priors"]["log_nu_sd"] == 0.75
+    assert LatentSkillModel(3).settings() != settings

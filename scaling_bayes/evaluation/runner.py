@@ -91,6 +91,11 @@ class Forecaster(Protocol):
     predictive density of the observed test scores, dims (model, benchmark), given the
     ``predictive_draws`` output; it fills the predictions' ``lpd`` column, which stacking
     (:mod:`~scaling_bayes.evaluation.stacking`) needs.
+
+    Optionally, ``settings()``: a JSON-able dict of everything that decides the forecaster's
+    fits, defaults included (as :meth:`~scaling_bayes.skill_model.LatentSkillModel.settings`).
+    It joins the fold cache's key, so a cached fold is refitted when a default changes, not
+    only when the factory's arguments do.
     """
 
     def fit(self, data: ScoreTable, *, random_seed: int, **sample_kwargs: Any) -> Any:
@@ -318,7 +323,24 @@ def fold_draws_path(fold_dir: Path, fold: Fold) -> Path:
 
 
 def _run_config(factory: Callable[[], Any], sample_kwargs: Mapping[str, Any], random_seed: int) -> dict[str, Any]:
-    return _jsonable({"factory": repr(factory), "sample_kwargs": dict(sample_kwargs), "random_seed": random_seed})
+    """The fold cache's key: the factory, the sampler arguments, the seed and, where the
+    forecaster reports them (``settings()``), its full settings with every default."""
+    config = {"factory": repr(factory), "sample_kwargs": dict(sample_kwargs), "random_seed": random_seed}
+    settings = getattr(factory(), "settings", None)
+    if callable(settings):
+        config["forecaster"] = settings()
+    return _jsonable(config)
+
+
+def _same_config(cached: Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:
+    """Whether a fold cached under ``cached`` may stand for a run under ``config``.  Caches
+    written before the forecaster's settings joined the key (sessions ≤ 19) have no
+    ``forecaster`` entry and are compared on the rest."""
+    if cached is None:
+        return False
+    if "forecaster" not in cached:
+        config = {k: v for k, v in config.items() if k != "forecaster"}
+    return dict(cached) == dict(config)
 
 
 def _load_cached(fold_dir: Path, fold: Fold, config: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]] | None:
@@ -334,7 +356,7 @@ def _load_cached(fold_dir: Path, fold: Fold, config: dict[str, Any]) -> tuple[pd
     if set(rows["model"]) != set(fold.test_models) or set(rows["benchmark"]) != set(fold.benchmarks):
         logger.warning("cache of fold %s has other test models/benchmarks; recomputing", fold.slug)
         return None
-    if record.get("config") != config:
+    if not _same_config(record.get("config"), config):
         # another model or sampler setting: its forecasts must not be reported under this one's name
         logger.warning(
             "fold %s was cached with another configuration (%s, now %s); recomputing it. Use another "
