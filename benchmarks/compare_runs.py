@@ -13,6 +13,7 @@ Every number is recomputed from each run's ``predictions.csv``.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +23,31 @@ from scaling_bayes.evaluation._aggregate import SETTING_KEYS
 from scaling_bayes.evaluation.metrics import AVERAGE
 
 
-def merge(out: Path, dirs: list[Path]) -> EvaluationResult:
-    """One run from the predictions and diagnostics of several directories."""
+def fold_configs(run: Path) -> dict[str, list[str]]:
+    """The configurations (model, sampler arguments, seed) a run's cached folds were fitted
+    under, as JSON text, each with the folds that used it."""
+    configs: dict[str, list[str]] = {}
+    for record in sorted((run / "folds").glob("*.json")):
+        config = json.dumps(json.loads(record.read_text()).get("config"), sort_keys=True)
+        configs.setdefault(config, []).append(f"{run.name}/{record.stem}")
+    return configs
+
+
+def merge(out: Path, dirs: list[Path], *, allow_mixed: bool = False) -> EvaluationResult:
+    """One run from the predictions and diagnostics of several directories, which must have
+    been fitted under one configuration (read from their ``folds/*.json``) unless
+    ``allow_mixed``."""
+    configs: dict[str, list[str]] = {}
+    for d in dirs:
+        for config, folds in fold_configs(d).items():
+            configs.setdefault(config, []).extend(folds)
+    if len(configs) > 1 and not allow_mixed:
+        listing = "\n".join(f"  {config}\n    e.g. {folds[0]} ({len(folds)} folds)" for config, folds in configs.items())
+        raise SystemExit(f"error: the runs were fitted under {len(configs)} configurations:\n{listing}\n"
+                         "merge runs of one model and sampler setting, or pass --allow-mixed to merge anyway")
+    unchecked = [str(d) for d in dirs if not (d / "folds").is_dir()]
+    if unchecked:
+        print(f"warning: no folds/ in {', '.join(unchecked)}: their configuration is not checked")
     preds = pd.concat([pd.read_csv(d / "predictions.csv") for d in dirs], ignore_index=True)
     diags = [pd.read_csv(d / "diagnostics.csv") for d in dirs if (d / "diagnostics.csv").is_file()]
     duplicated = preds.duplicated([*SETTING_KEYS, "model", "benchmark"])
@@ -59,11 +83,13 @@ def main() -> None:
     p.add_argument("runs", nargs="*", type=Path)
     p.add_argument("--merge", nargs="+", type=Path, metavar=("OUT", "DIR"),
                    help="merge DIRs into the run directory OUT, then exit")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="with --merge: merge runs fitted under different configurations")
     p.add_argument("--out", type=Path, default=None, help="also write the table as markdown")
     args = p.parse_args()
     if args.merge:
         out, *dirs = args.merge
-        merge(out, dirs)
+        merge(out, dirs, allow_mixed=args.allow_mixed)
         print(f"merged {len(dirs)} runs into {out}")
         return
     tables = {path.name: setting_table(path) for path in args.runs}

@@ -71,3 +71,30 @@ def test_coverage_intervals_script_writes_the_table_and_names_a_missing_run(tmp_
     written = pd.read_csv(tmp_path / "coverage_intervals_90.csv", index_col=[0, 1])
     assert table.loc[("all12", 1), "coverage"] == written.loc[("all12", 1), "coverage"] == 0.75
     assert "coverage" in capsys.readouterr().out
+
+
+def test_merge_refuses_runs_fitted_under_different_configurations(tmp_path, capsys) -> None:
+    import json
+
+    import pandas as pd
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        compare_runs = importlib.import_module("compare_runs")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    committed = BENCHMARKS / "results" / "sloth_translog_sq"
+    preds = pd.read_csv(committed / "predictions.csv")
+    runs = []
+    for n in (1, 2):
+        run = tmp_path / f"n{n}"
+        (run / "folds").mkdir(parents=True)
+        preds[preds["n_train_per_family"] == n].to_csv(run / "predictions.csv", index=False)
+        config = {"factory": "f()", "sample_kwargs": {"draws": 300 if n == 1 else 500}, "random_seed": 0}
+        (run / "folds" / "fold.json").write_text(json.dumps({"config": config}))
+        runs.append(run)
+    with pytest.raises(SystemExit, match="(?s)2 configurations.*n2/fold"):
+        compare_runs.merge(tmp_path / "merged", runs)
+    assert not (tmp_path / "merged").exists()
+    merged = compare_runs.merge(tmp_path / "merged", runs, allow_mixed=True)
+    assert len(merged.predictions) == len(preds)
