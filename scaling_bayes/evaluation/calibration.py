@@ -3,7 +3,9 @@
 The posterior-predictive intervals of a fold are widened (or narrowed) by a factor learned
 *only from families that fold trained on*: the other test groups of the same setting. Each of
 those groups was itself predicted by a fit that had not seen it, so its scores are honest
-out-of-family errors, and none of them involves the fold's own test family. This follows
+out-of-family errors, and none of them is a score of the fold's own test family (though those
+fits trained on its larger models, as every non-test row trains: an indirect, small path
+that only a nested refit per group would close). This follows
 cross-conformal prediction (CV+, Barber et al. 2021) with families as the exchangeable units,
 but the quantile below is taken over the pooled *cells* of the other groups, and the cells of
 one family are dependent (they share its fit and its family effect).  So CV+'s finite-sample

@@ -11,7 +11,11 @@ in-sample approximation, which measures fit, not extrapolation to a family's lar
 
 As with :func:`~scaling_bayes.evaluation.calibration.cross_fold_conformal`, a test group's
 weights are learned *only from the other test groups of its setting*: each of them was
-forecast by a fit that had not seen it, and none involves the group's own scores.  The
+forecast by a fit that had not seen it, and none of the scores the weights are learned from
+is the group's own.  One indirect path remains: the other groups' fits trained on this
+group's larger models (every non-test row trains), so its test scores shaped, slightly,
+the densities its weights are learned from.  Closing it would need a nested refit per group
+(73 × 72 fits); as every fold trains on ~150 models, the effect is taken to be small.  The
 group's forecast is then the mixture of its components' predictive draws
 (:func:`~scaling_bayes.stacking.mix_draws`), summarised like any other forecaster's, except that its ``mean`` is the
 exact mixture mean over all component draws (:func:`~scaling_bayes.stacking.mixture_mean`).
