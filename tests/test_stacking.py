@@ -18,14 +18,18 @@ from scaling_bayes.stacking import (hierarchical_stacking_weights, mix_draws, mi
 def test_stacking_weights_recover_a_mixtures_proportion():
     """Data from 0.3 N(−2, 0.5) + 0.7 N(2, 0.5), forecasters the two components: the stacking
     weights are the maximum-likelihood mixing proportion, whose sd at n = 4000 is
-    √(0.21 / 4000) ≈ 0.007 (the components barely overlap); tolerance 0.03 ≈ 4 sd."""
+    √(0.21 / 4000) ≈ 0.007 (the components barely overlap); tolerance 0.03 ≈ 4 sd.  As the
+    components are 8 sds apart, every responsibility is 0 or 1 to ~1e-14, so the maximum-
+    likelihood proportion is the sample's share of low draws: the optimiser must find it."""
     rng = np.random.default_rng(0)
     n = 4000
-    y = np.where(rng.uniform(size=n) < 0.3, rng.normal(-2, 0.5, n), rng.normal(2, 0.5, n))
+    low = rng.uniform(size=n) < 0.3
+    y = np.where(low, rng.normal(-2, 0.5, n), rng.normal(2, 0.5, n))
     lpd = pd.DataFrame({"low": stats.norm.logpdf(y, -2, 0.5), "high": stats.norm.logpdf(y, 2, 0.5)})
     w = stacking_weights(lpd)
     assert list(w.index) == ["low", "high"] and w.sum() == pytest.approx(1.0)
     assert w["low"] == pytest.approx(0.3, abs=0.03)
+    assert w["low"] == pytest.approx(low.mean(), abs=1e-3)
     # a forecaster that is worse everywhere gets (almost) no weight
     lpd["wide"] = stats.norm.logpdf(y, 0, 10)
     assert stacking_weights(lpd)["wide"] < 0.02
