@@ -10,7 +10,10 @@ The grid is restricted to the training data's range of params **and** tokens (th
 surface is a quadratic in the logs and says nothing trustworthy outside it); budgets whose
 iso-FLOP line does not cross that box are returned as NaN, and draws whose optimum sits on
 the edge of the box are flagged (``at_edge``): there the true optimum may lie outside the
-data.
+data.  The box is the product of the two ranges, so its corners pair sizes and token counts
+that no training model has (on the bundled data, e.g. a 150B model on 0.15T tokens, under
+one token per parameter where the lowest model ratio is ~2): an optimum there, edge-flagged
+or not, is an extrapolation in the tokens-per-parameter ratio.  Read it with that caveat.
 """
 
 from __future__ import annotations

@@ -887,7 +887,8 @@ def plot_calibration(result: EvaluationResult) -> Figure:
         half = 1.96 * np.sqrt(nominal * (1 - nominal) / n_min)
         lo, hi = 100 * np.clip(nominal - half, 0, 1), 100 * np.clip(nominal + half, 0, 1)
         ax.fill_between(100 * nominal, lo, hi, color=GREY, alpha=0.18, lw=0,
-                        label=f"95% range if calibrated ({n_min} independent scores)")
+                        label=f"95% binomial range if calibrated, {n_min} scores taken as "
+                        "independent (a lower bound on the noise: a test group's scores are not)")
     for i, (bset, n) in enumerate(settings):
         colour = PALETTE[i % len(PALETTE)]
         block = metrics.xs((bset, n), level=("benchmark_set", "n_train_per_family"))

@@ -178,6 +178,11 @@ def mix_draws_by(draws: Mapping[str, xr.DataArray], weights: pd.DataFrame, dim: 
     """:func:`mix_draws` with weights that vary along ``dim``: each label of ``dim`` is mixed
     with its own row of ``weights`` (index the labels, one column per forecaster).
 
+    Each label's draws are its own mixture, so one draw index may come from one forecaster on
+    one benchmark and from another on the next: every benchmark's (marginal) forecast is right,
+    but a quantity across benchmarks (their average, a joint interval) computed from these
+    draws is not a draw of any one forecaster's joint distribution.
+
     Returns
     -------
     DataArray
@@ -478,7 +483,12 @@ class StackedModel:
         components = {n: classes[c].load(path / n) for n, c in record["components"].items()}
         by = record.get("by")
         weights = record["weights"] if by is None else pd.DataFrame.from_dict(record["weights"], orient="index")
-        return cls(components, weights=weights, by=by)
+        stack = cls(components, weights=weights, by=by)
+        if (path / "weight_check.csv").is_file():  # the held-out cells the weights were learned on
+            check = pd.read_csv(path / "weight_check.csv", keep_default_na=False, na_values=[""],
+                                dtype={"model": object, "benchmark": object})
+            stack.weight_check = check.set_index(["model", "benchmark"])
+        return stack
 
     def __repr__(self) -> str:
         if self.weights is None:

@@ -65,8 +65,11 @@ def run_demo(
     ``sampler_overrides`` (``sampler``, ``target_accept``, ``init``, …) go to
     :meth:`LatentSkillModel.fit`.
 
-    Hold-outs: ``qwen2-72b`` (a larger model of a known family: qwen2 0.5–7B stay in
-    training) and the whole ``olmo`` family (never seen).  Writes the fit to
+    Hold-outs: ``qwen2-72b`` (a larger model of a known variant family: the qwen2 base
+    models of 0.5–7B stay in training, and so do three 72B variants of the same base
+    family, qwen2-72b-instruct, dolphin-2.9.2-qwen2-72b and orca_mini_v7_72b, which inform
+    it through the shared base-family effect; an easier test than a family whose largest
+    size no variant has shown) and the whole ``olmo`` family (never seen).  Writes the fit to
     ``out_dir/fit``, the 90% intervals to ``out_dir/demo_intervals.csv`` and the
     scaling-curve figure to ``out_dir/scaling_curves.png``.
     """

@@ -192,6 +192,7 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     stack.save(tmp_path / "stack")
     loaded = StackedModel.load(tmp_path / "stack")
     pd.testing.assert_series_equal(loaded.weights, w)
+    pd.testing.assert_frame_equal(loaded.weight_check, check)  # what the weights were learned on
     pd.testing.assert_frame_equal(loaded.predict(new, prob=0.9, random_seed=2).table, pred.table)
 
     # per-benchmark weights, from the same held-out cells (no refits): one row per benchmark
