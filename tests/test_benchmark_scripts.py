@@ -13,13 +13,18 @@ from scaling_bayes.model import Priors
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def loo_compare():
+def _script(name: str):
+    """Import ``benchmarks/<name>.py`` (a script, not a package module)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        yield importlib.import_module("loo_compare")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def loo_compare():
+    return _script("loo_compare")
 
 
 def test_parse_variant_sets_only_the_named_keywords(loo_compare) -> None:
@@ -52,11 +57,7 @@ def test_parse_variant_rejects_bad_specs_by_name(loo_compare, spec: str, message
 def test_coverage_intervals_script_writes_the_table_and_names_a_missing_run(tmp_path, capsys) -> None:
     import pandas as pd
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        script = importlib.import_module("coverage_intervals")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    script = _script("coverage_intervals")
     with pytest.raises(SystemExit, match="predictions.csv not found"):
         script.main([str(tmp_path)])
 
@@ -78,11 +79,7 @@ def test_merge_refuses_runs_fitted_under_different_configurations(tmp_path, caps
 
     import pandas as pd
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        compare_runs = importlib.import_module("compare_runs")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    compare_runs = _script("compare_runs")
     committed = BENCHMARKS / "results" / "sloth_translog_sq"
     preds = pd.read_csv(committed / "predictions.csv")
     runs = []
