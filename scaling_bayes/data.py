@@ -702,18 +702,20 @@ def read_scores(
     )
 
 
-def _read_csv_keeping_names(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """``pd.read_csv`` that keeps the name columns (model, family, base_family) verbatim.
+def _read_csv_keeping_names(
+    path: str | os.PathLike[str], names: Sequence[str] = ("model", "family", "base_family")
+) -> pd.DataFrame:
+    """``pd.read_csv`` that keeps the name columns ``names`` verbatim.
 
-    Name columns are read as str with no NA parsing, so names such as ``"1.10"``,
+    Name columns are read as Python strings with no NA parsing, so names such as ``"1.10"``,
     ``"NA"``, ``"None"`` or ``"null"`` survive a write/read round trip (an empty cell
     stays ``""``). Every other column is parsed by pandas' defaults (scores are floats,
-    empty = NaN). Used to reload the training data of a saved fit.
+    empty = NaN). Used to reload what a saved fit or stack wrote.
     """
     frame = pd.read_csv(path)
-    names = [c for c in ("model", "family", "base_family") if c in frame.columns]
+    names = [c for c in names if c in frame.columns]
     if names:
-        text = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False)
+        text = pd.read_csv(path, usecols=names, dtype=object, keep_default_na=False)
         frame[names] = text[names]
     return frame
 

@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from scaling_bayes.benchmarks import BenchmarkRegistry, default_registry
-from scaling_bayes.data import DataValidationError, ScoreTable, _listing
+from scaling_bayes.data import DataValidationError, ScoreTable, _fmt, _listing
 
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
 #: The squared standardised logs of the full translog (centred: u² − 1, v² − 1).
@@ -151,7 +151,7 @@ def _check_variants_agree(models: pd.DataFrame) -> None:
         for variant in split.index[split > 1]:
             rows = values[models["family"] == variant]
             groups = "; ".join(
-                f"{column}={value.item() if hasattr(value, 'item') else value!r} for model(s) "
+                f"{column}={_fmt(value)} for model(s) "
                 f"{_listing(rows.index[rows == value].tolist())}"
                 for value in pd.unique(rows)
             )

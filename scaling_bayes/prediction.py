@@ -45,6 +45,7 @@ import pandas as pd
 import xarray as xr
 from scipy import special, stats
 
+from scaling_bayes.data import _fmt
 from scaling_bayes.design import FamilyStructure, clip_scores
 from scaling_bayes.model import link_mean, lower_asymptote
 
@@ -58,11 +59,6 @@ def family_cases(new_models: pd.DataFrame, families: FamilyStructure) -> pd.Seri
     known_family = new_models["base_family"].isin(families.families)
     case = np.where(known_variant, CASES[0], np.where(known_family, CASES[1], CASES[2]))
     return pd.Series(case, index=new_models.index, name="case")
-
-
-def _plain(value: object) -> object:
-    """A NumPy scalar as the Python value it holds (``True``, not ``np.True_``)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def known_variant_families(new_models: pd.DataFrame, families: FamilyStructure) -> pd.DataFrame:
@@ -91,8 +87,8 @@ def known_variant_families(new_models: pd.DataFrame, families: FamilyStructure) 
         clash = (given[column] != fitted[column]) & (given[column] != defaults[column])
         if clash.any():
             rows = "; ".join(
-                f"model {m!r} (family {variant[m]!r}): {column}={_plain(given[column][m])!r} "
-                f"given, {_plain(fitted[column][m])!r} fitted"
+                f"model {m!r} (family {variant[m]!r}): {column}={_fmt(given[column][m])} "
+                f"given, {_fmt(fitted[column][m])} fitted"
                 for m in clash.index[clash]
             )
             warnings.warn(

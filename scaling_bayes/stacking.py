@@ -36,7 +36,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from arviz_stats.utils import ELPDDataLOOKFold
 
-from scaling_bayes.data import ScoreTable
+from scaling_bayes.data import ScoreTable, _read_csv_keeping_names
 from scaling_bayes.inference import Diagnostics, SamplerConfig, diagnose, sample, warn_on_problems
 from scaling_bayes.prediction import Prediction, family_cases, summarize
 
@@ -485,8 +485,7 @@ class StackedModel:
         weights = record["weights"] if by is None else pd.DataFrame.from_dict(record["weights"], orient="index")
         stack = cls(components, weights=weights, by=by)
         if (path / "weight_check.csv").is_file():  # the held-out cells the weights were learned on
-            check = pd.read_csv(path / "weight_check.csv", keep_default_na=False, na_values=[""],
-                                dtype={"model": object, "benchmark": object})
+            check = _read_csv_keeping_names(path / "weight_check.csv", names=("model", "benchmark"))
             stack.weight_check = check.set_index(["model", "benchmark"])
         return stack
 
