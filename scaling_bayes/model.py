@@ -175,9 +175,20 @@ Chosen per level, by measurement (``benchmarks/``):
   With per-model deviations the data pin ``θ_i`` instead, and the variant effect is
   known only to ``σ_m/√n_v``; it is integrated out analytically (see
   :func:`_variant_marginal_skills`), which needs no centring choice at all.
-* **base families: non-centred**, ``α_f = m + ε_f · chol(Σ)ᵀ``.  A base family is seen
-  only through its variants, so this level is weakly informed; centred, it funnels
-  in σ (100+ divergences on leaderboard_v2).
+* **base families: integrated out** (:func:`_family_marginal_variant_centres`).  A base
+  family is seen only through its variants, and how well depends on the family: most have
+  one variant, which pins only the sum ``α_f + τ ε_v``; Llama-2 has six.  No single
+  parameterisation suits them all.  Non-centred (``α_f = m + ε_f · chol(Σ)ᵀ``, the default
+  until session 21), the fit of the whole bundled data mixed slowly in ``α_f`` and ``σ``
+  (seed 0: R-hat 1.042, bulk ESS 62 in 4 × 1500 draws; at 4 × 3000, 1.015 and 296);
+  centred, it funnelled in σ (72 and 160 divergences at seeds 0 and 1; earlier, 100+ on
+  leaderboard_v2).  Gaussian given the variants, ``α_f`` integrates out exactly: the
+  variants' centres are sampled under their joint marginal, family by family, and
+  ``alpha_family`` is then drawn from its exact conditional given each posterior draw
+  (:func:`draw_family_effects`, called by ``LatentSkillModel.fit``), so the posterior holds
+  exact joint draws, as before.  The model is unchanged.  With per-model deviations
+  (``model_effects=True``), where the variants are integrated out instead, the base
+  families stay non-centred.
 
 Identification
 --------------
@@ -226,6 +237,10 @@ SCALE_VARIABLES: tuple[str, ...] = (
     "variant_sd", "family_chol", "family_sd", "family_slope_sd", "model_sd", "benchmark_effect_sd",
     "family_weight", "family_dof",
 )
+
+#: Second word of the seed of the random stream that draws ``alpha_family`` after sampling
+#: (:func:`draw_family_effects`), apart from the sampler's own streams.
+FAMILY_EFFECT_STREAM: int = 7919
 
 #: Anchor preference, one list per ability; the first available benchmark of each
 #: list becomes that skill's anchor, in this order.
@@ -496,17 +511,9 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         slope_sd = slope_prior_sd(p, design.covariates["covariate"].values).values[:, None]
         slopes = pm.Normal("slopes", 0.0, slope_sd, dims=("covariate", "skill"))
 
-        # base families, non-centred: α_f = m + ε_f · chol(Σ)ᵀ.  A family is seen only
-        # through its variants' effects, so this level is weakly informed and a centred
-        # version funnels in σ (100+ divergences on leaderboard_v2, measured).
+        # the base-family population α_f ~ MvNormal(m, Σ), Σ = chol(Σ) chol(Σ)ᵀ (a multivariate
+        # t with robust_families: Σ / w_f, w_f ~ Gamma(ν_t/2, ν_t/2))
         skill_mean = pm.Normal("skill_mean", 0.0, p.intercept_sd, dims="skill")
-        eps_f = pm.Normal("alpha_family_raw", 0.0, 1.0, dims=("family", "skill"))
-        if config.robust_families:
-            # multivariate t as a scale mixture: ε_f / √w_f, w_f ~ Gamma(ν_t/2, ν_t/2), so an
-            # outlying family is pulled less towards the population mean than under a Normal
-            dof = pm.Gamma("family_dof", alpha=2.0, beta=p.family_dof_rate)
-            weight = pm.Gamma("family_weight", alpha=dof / 2.0, beta=dof / 2.0, dims="family")
-            eps_f = eps_f / pt.sqrt(weight)[:, None]
         if K > 1:
             chol, corr, family_sd = pm.LKJCholeskyCov(
                 "family_chol",
@@ -517,21 +524,20 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             )
             pm.Deterministic("skill_corr", corr, dims=("skill", "skill_"))
             pm.Deterministic("family_sd", family_sd, dims="skill")
-            alpha_f = pm.Deterministic(
-                "alpha_family", skill_mean + eps_f @ chol.T, dims=("family", "skill")
-            )
         else:
             family_sd = pm.HalfNormal("family_sd", p.family_sd, dims="skill")
-            alpha_f = pm.Deterministic(
-                "alpha_family", skill_mean + eps_f * family_sd, dims=("family", "skill")
-            )
+            chol = family_sd[:, None]  # (1, 1)
+        n_families = model.dim_lengths["family"]
+        if config.robust_families:
+            dof = pm.Gamma("family_dof", alpha=2.0, beta=p.family_dof_rate)
+            weight = pm.Gamma("family_weight", alpha=dof / 2.0, beta=dof / 2.0, dims="family")
+        else:
+            weight = pt.ones((n_families,))
         delta = pm.Normal("instruct_offset", 0.0, p.instruct_sd, dims="skill")
         # zero-avoiding Gamma(2, 2/mean): variant lines do differ from their base family, and
-        # τ → 0 is where this centred level funnels (measured: a leaderboard_v1 fold with one
-        # chain stuck at τ ≈ 0.02 and 261 divergences under a HalfNormal prior).
+        # τ → 0 is where the centred variant level funnels (measured: a leaderboard_v1 fold with
+        # one chain stuck at τ ≈ 0.02 and 261 divergences under a HalfNormal prior).
         tau = pm.Gamma("variant_sd", alpha=2.0, beta=2.0 / p.variant_sd, dims="skill")
-        # a variant's expected effect, before its own deviation τ·ε_v: (variant, skill)
-        base_v = alpha_f[family_of_variant] + instruct_v[:, None] * delta
         if config.family_slopes:
             # γ_f = ω·η_f, non-centred; enters θ as γ_f(i)·u_i
             eta = pm.Normal("family_slope_raw", 0.0, 1.0, dims=("family", "skill"))
@@ -540,6 +546,14 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             gamma_v = gamma[family_of_variant]  # (variant, skill)
             u_bar = xbar[:, 0][:, None]  # the variants' mean standardised ln params, (variant, 1)
         if config.model_effects:
+            # base families non-centred, α_f = m + (ε_f / √w_f) · chol(Σ)ᵀ: here the variants
+            # are integrated out instead (see _variant_marginal_skills)
+            eps_f = pm.Normal("alpha_family_raw", 0.0, 1.0, dims=("family", "skill"))
+            alpha_f = pm.Deterministic(
+                "alpha_family", skill_mean + (eps_f / pt.sqrt(weight)[:, None]) @ chol.T,
+                dims=("family", "skill"),
+            )
+            base_v = alpha_f[family_of_variant] + instruct_v[:, None] * delta
             line = X @ slopes + base_v[v]
             if config.family_slopes:
                 line = line + X[:, 0][:, None] * gamma_v[v]
@@ -551,13 +565,13 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             # variants, centred *within variant*: a variant's skill at its own mean
             # covariates, alpha_centre_v = alpha_v + xbar_v·B, is what the data pin down, so
             # sampling it (rather than alpha_v) removes the posterior correlation between the
-            # variant effects and the slopes.  alpha_v ~ N(base_v, τ) is unchanged.
-            alpha_c_mu = base_v + xbar @ slopes
+            # variant effects and the slopes.  Its expected value without the base family:
+            loc = skill_mean + instruct_v[:, None] * delta + xbar @ slopes
             if config.family_slopes:
-                alpha_c_mu = alpha_c_mu + u_bar * gamma_v
-            alpha_c = pm.Normal(
-                "alpha_variant_centre", mu=alpha_c_mu, sigma=tau, dims=("variant", "skill")
-            )
+                loc = loc + u_bar * gamma_v
+            # the base-family effects integrated out (see _family_marginal_variant_centres);
+            # alpha_family is drawn from its exact conditional after sampling
+            alpha_c = _family_marginal_variant_centres(loc, chol, tau, family_of_variant, weight)
             alpha_v = alpha_c - xbar @ slopes
             theta = (X - xbar[v]) @ slopes + alpha_c[v]
             if config.family_slopes:
@@ -661,3 +675,115 @@ def _variant_marginal_skills(line, base_v, tau, sigma, variant_index: np.ndarray
     pm.Deterministic("alpha_variant", base_v + s1 / (sigma**2 * precision), dims=("variant", "skill"))
     pm.Deterministic("alpha_variant_sd", pt.ones_like(s1) / pt.sqrt(precision), dims=("variant", "skill"))
     return theta
+
+
+def _family_marginal_variant_centres(loc, chol, tau, family_index, weight):
+    """``alpha_variant_centre`` (variant, skill) with the base-family effects integrated out.
+
+    Given the base family, a variant's centre is ``loc_v + a_f(v) + τ ⊙ ε_v`` with
+    ``a_f ~ N(0, Σ / w_f)`` (``Σ = chol cholᵀ``; ``w_f = 1`` without ``robust_families``) and
+    ``ε_v ~ N(0, I)``.  For base family ``f`` with ``n`` variants, residuals ``r_v`` and their
+    mean ``r̄``, the joint density factorises (``D = diag(τ²)``)::
+
+        log p = log N(r̄; 0, Σ / w_f + D / n)
+                − ½ Σ_v Σ_k (r_vk − r̄_k)² / τ_k² − ½ (n − 1) Σ_k ln(2π τ_k²) − ½ K ln n
+
+    so no base-family effect is sampled.  Sampled, it sat between two parameterisations:
+    most base families have one variant, which pins their sum ``a_f + τ ε_v`` tightly, and
+    families such as Llama-2 have up to six.  Non-centred, the default fit of the whole
+    bundled data mixed slowly in ``α_f`` and ``σ`` (seed 0: R-hat 1.042, bulk ESS 62 in
+    4 × 1500 draws); centred, it funnelled (72 and 160 divergences at seeds 0 and 1;
+    measured in session 21).  ``alpha_family`` is drawn afterwards from its exact Gaussian
+    conditional (:func:`draw_family_effects`).
+    """
+
+    def parts(value, loc, chol, tau, family_index, weight):
+        r = value - loc  # (variant, skill)
+        counts = pt.inc_subtensor(pt.zeros(weight.shape)[family_index], 1.0)  # (family,)
+        r_bar = pt.inc_subtensor(pt.zeros((weight.shape[0], r.shape[1]))[family_index], r) / counts[:, None]
+        return r, counts, r_bar
+
+    def logp(value, loc, chol, tau, family_index, weight):
+        r, counts, r_bar = parts(value, loc, chol, tau, family_index, weight)
+        var_v = tau**2
+        n_skills = pt.cast(r.shape[1], "float64")
+        within = -0.5 * (pt.sum((r - r_bar[family_index]) ** 2 / var_v)
+                         + pt.sum((counts - 1.0)[:, None] * pt.log(2.0 * np.pi * var_v))
+                         + n_skills * pt.sum(pt.log(counts)))
+        cov = (chol @ chol.T)[None] / weight[:, None, None] + pt.diag(var_v)[None] / counts[:, None, None]
+        between = pm.logp(pm.MvNormal.dist(mu=pt.zeros_like(tau), cov=cov), r_bar)
+        return within + pt.sum(between)  # one joint density: a family's variants are not independent
+
+    def random(loc, chol, tau, family_index, weight, rng=None, size=None):
+        a = rng.normal(size=(len(weight), len(tau))) @ chol.T / np.sqrt(weight)[:, None]
+        return loc + a[family_index] + rng.normal(size=loc.shape) * tau
+
+    def support_point(rv, size, loc, chol, tau, family_index, weight):
+        return loc
+
+    return pm.CustomDist(
+        "alpha_variant_centre", loc, chol, tau, family_index, weight, logp=logp, random=random,
+        support_point=support_point, signature="(v,k),(k,k),(k),(v),(f)->(v,k)",
+        dims=("variant", "skill"),
+    )
+
+
+def family_conditional(
+    residual_sum: np.ndarray, counts: np.ndarray, cov: np.ndarray, variant_var: np.ndarray,
+    weight: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and Cholesky factor of the covariance of ``a_f`` given its variants' residuals.
+
+    ``a_f ~ N(0, cov / w_f)`` and ``r_v ~ N(a_f, diag(variant_var))`` for the ``n_f``
+    variants of ``f``; ``residual_sum`` (..., family, skill) is ``Σ_v r_v``, ``counts``
+    (family,) is ``n_f``, ``cov`` (..., skill, skill), ``variant_var`` (..., skill) and
+    ``weight`` (..., family).  The conditional precision is ``w_f cov⁻¹ + n_f diag(1/τ²)``.
+    Returns the mean (..., family, skill) and the lower Cholesky factor of the conditional
+    covariance (..., family, skill, skill).
+    """
+    prior_precision = np.linalg.inv(cov)[..., None, :, :] * weight[..., None, None]
+    data_precision = counts[:, None] / variant_var[..., None, :]  # (..., family, skill)
+    precision = prior_precision + data_precision[..., :, None] * np.eye(cov.shape[-1])
+    cond_cov = np.linalg.inv(precision)
+    mean = np.einsum("...ij,...j->...i", cond_cov, residual_sum / variant_var[..., None, :])
+    return mean, np.linalg.cholesky(cond_cov)
+
+
+def draw_family_effects(
+    posterior: xr.Dataset, variant_family: np.ndarray, variant_instruct: np.ndarray,
+    families: Sequence[str], rng: np.random.Generator,
+) -> xr.DataArray:
+    """Posterior draws of ``alpha_family`` (chain, draw, family, skill) for a fit whose
+    base-family effects were integrated out (:func:`_family_marginal_variant_centres`).
+
+    Each draw comes from the exact conditional of ``α_f`` given that draw's variant effects
+    ``alpha_variant`` (variant, skill), instruct offset, population mean and covariance, and
+    variant sd (:func:`family_conditional`); with the sampled draws it forms exact joint
+    posterior draws.  ``variant_family`` (variant,) indexes ``families``; ``variant_instruct``
+    (variant,) is 0/1.
+    """
+    sd = posterior["family_sd"].transpose("chain", "draw", "skill").values
+    if "skill_corr" in posterior:
+        corr = posterior["skill_corr"].transpose("chain", "draw", "skill", "skill_").values
+        cov = sd[..., :, None] * corr * sd[..., None, :]
+    else:
+        cov = sd[..., :, None] ** 2
+    mean = posterior["skill_mean"].transpose("chain", "draw", "skill").values
+    delta = posterior["instruct_offset"].transpose("chain", "draw", "skill").values
+    alpha_v = posterior["alpha_variant"].transpose("chain", "draw", "variant", "skill").values
+    residual = alpha_v - mean[..., None, :] - np.asarray(variant_instruct, float)[:, None] * delta[..., None, :]
+    onehot = np.eye(len(families))[np.asarray(variant_family)]  # (variant, family)
+    residual_sum = np.einsum("vf,cdvk->cdfk", onehot, residual)
+    counts = onehot.sum(axis=0)
+    weight = (posterior["family_weight"].transpose("chain", "draw", "family").values
+              if "family_weight" in posterior else np.ones(residual_sum.shape[:-1]))
+    variant_var = posterior["variant_sd"].transpose("chain", "draw", "skill").values ** 2
+    cond_mean, cond_chol = family_conditional(residual_sum, counts, cov, variant_var, weight)
+    eps = rng.standard_normal(cond_mean.shape)
+    draws = mean[..., None, :] + cond_mean + np.einsum("...ij,...j->...i", cond_chol, eps)
+    skill = posterior["skill_mean"]["skill"].values
+    return xr.DataArray(
+        draws, dims=("chain", "draw", "family", "skill"),
+        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
+                "family": list(families), "skill": skill},
+    )

@@ -145,7 +145,9 @@ def family_effects(
     # population draw α_f ~ MvNormal(skill_mean, diag(σ) R diag(σ)) for every unseen base family
     # (a multivariate t with ν_t degrees of freedom where the fit has robust_families)
     new_bases = sorted(set(new_models.loc[cases == "new_family", "base_family"]))
-    base_effect = posterior["alpha_family"]
+    # absent from draws of a graph that integrates the base families out, until drawn
+    # (model.draw_family_effects); only a new variant of a known base family needs it
+    base_effect = posterior["alpha_family"] if "alpha_family" in posterior else None
     base_slope = posterior["family_slope"] if has_slopes else None
     if new_bases:
         eps = _standard_normal(rng, posterior, new_bases, "family")
@@ -162,7 +164,8 @@ def family_effects(
                                   dims=(*SAMPLE_DIMS, "family"), coords={"family": new_bases})
             eps = eps / np.sqrt(weight)
         fresh = posterior["skill_mean"] + posterior["family_sd"] * eps
-        base_effect = xr.concat([base_effect, fresh.transpose(*base_effect.dims)], dim="family")
+        fresh = fresh.transpose(*SAMPLE_DIMS, "family", "skill")
+        base_effect = fresh if base_effect is None else xr.concat([base_effect, fresh], dim="family")
         if has_slopes:  # γ_f ~ N(0, ω) for the fresh family
             eta = _standard_normal(rng, posterior, new_bases, "family")
             slope = posterior["family_slope_sd"] * eta
@@ -183,6 +186,12 @@ def family_effects(
         if cases[model] == "known_variant":
             alpha = known_effect.sel(variant=row["family"], drop=True)
         else:
+            if base_effect is None:
+                raise ValueError(
+                    f"model {model!r} is a new variant of the known base family "
+                    f"{row['base_family']!r}, but these draws have no alpha_family: draw it with "
+                    "scaling_bayes.model.draw_family_effects (LatentSkillModel.fit does)."
+                )
             alpha = (
                 base_effect.sel(family=row["base_family"], drop=True)
                 + float(bool(row["instruct"])) * delta
