@@ -793,3 +793,16 @@ def draw_family_effects(
         coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
                 "family": list(families), "skill": skill},
     )
+
+
+def add_family_effects(draws: xr.Dataset, design: Design, random_seed: int) -> xr.Dataset:
+    """``draws`` (prior or posterior, dims chain, draw, …) with ``alpha_family`` (chain, draw,
+    family, skill) added where the graph integrated the base-family effects out: exact draws
+    from its conditional (:func:`draw_family_effects`), from the random stream
+    ``[random_seed, FAMILY_EFFECT_STREAM]``.  Unchanged where the draws already hold it."""
+    if "alpha_family" in draws:
+        return draws
+    fam = design.families
+    rng = np.random.default_rng([random_seed, FAMILY_EFFECT_STREAM])
+    alpha_f = draw_family_effects(draws, fam.family_index, np.asarray(fam.instruct_of_variant), fam.families, rng)
+    return draws.assign(alpha_family=alpha_f)

@@ -39,12 +39,11 @@ from scaling_bayes.inference import (
     warn_on_problems,
 )
 from scaling_bayes.model import (
-    FAMILY_EFFECT_STREAM,
     SCALE_VARIABLES,
     ModelConfig,
     Priors,
+    add_family_effects,
     build_model,
-    draw_family_effects,
     normal_priors,
     resolve_anchors,
 )
@@ -196,7 +195,7 @@ class LatentSkillModel:
             "benchmark": ("cell", np.asarray(design.benchmarks)[design.cell_benchmark]),
             "floor": ("cell", design.floors.to_numpy()[design.cell_benchmark]),
         }
-        tree["prior"] = xr.DataTree(_with_family_effects(tree["prior"].to_dataset(), design, random_seed))
+        tree["prior"] = xr.DataTree(add_family_effects(tree["prior"].to_dataset(), design, random_seed))
         for group in ("prior_predictive", "observed_data"):
             tree[group] = xr.DataTree(tree[group].to_dataset().assign_coords(cells))
         return tree
@@ -235,7 +234,7 @@ class LatentSkillModel:
     def _draw_family_effects(self, random_seed: int) -> None:
         """Add ``alpha_family`` to the posterior where the graph integrated it out."""
         self.idata["posterior"] = xr.DataTree(
-            _with_family_effects(self.idata["posterior"].to_dataset(), self.design, random_seed)
+            add_family_effects(self.idata["posterior"].to_dataset(), self.design, random_seed)
         )
 
     def _require_fit(self) -> tuple[Design, xr.DataTree]:
@@ -431,16 +430,3 @@ class LatentSkillModel:
             f"LatentSkillModel(n_skills={self.config.n_skills}, link={self.config.link!r}, "
             f"anchors={self.config.anchors}, {state})"
         )
-
-
-def _with_family_effects(draws: xr.Dataset, design: Design, random_seed: int) -> xr.Dataset:
-    """``draws`` (prior or posterior) with ``alpha_family`` (chain, draw, family, skill) added
-    where the graph integrated the base-family effects out: exact draws from its conditional
-    (:func:`~scaling_bayes.model.draw_family_effects`), from their own random stream of
-    ``random_seed``.  Unchanged where the draws already hold it."""
-    if "alpha_family" in draws:
-        return draws
-    fam = design.families
-    rng = np.random.default_rng([random_seed, FAMILY_EFFECT_STREAM])
-    alpha_f = draw_family_effects(draws, fam.family_index, np.asarray(fam.instruct_of_variant), fam.families, rng)
-    return draws.assign(alpha_family=alpha_f)
