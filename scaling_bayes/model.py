@@ -470,8 +470,10 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     """Build the PyMC model for ``design``.
 
     Variables (dims): ``slopes`` (covariate, skill), ``family_chol`` / ``skill_corr``,
-    ``alpha_family`` (family, skill), ``instruct_offset`` (skill), ``variant_sd`` (skill),
-    ``alpha_variant`` (variant, skill), ``theta`` (model, skill), with
+    ``instruct_offset`` (skill), ``variant_sd`` (skill), ``alpha_variant_centre`` and
+    ``alpha_variant`` (variant, skill), ``theta`` (model, skill); ``alpha_family`` (family,
+    skill) is integrated out (:func:`add_family_effects` draws it after sampling), except with
+    ``model_effects``, where it is sampled non-centred; with
     ``family_slopes``: ``family_slope`` (family, skill) and ``family_slope_sd`` (skill);
     ``loadings``
     (benchmark, skill), ``intercept`` (benchmark), ``nu`` (benchmark), ``phi``
@@ -701,14 +703,10 @@ def _family_marginal_variant_centres(loc, chol, tau, family_index, weight):
     conditional (:func:`draw_family_effects`).
     """
 
-    def parts(value, loc, chol, tau, family_index, weight):
-        r = value - loc  # (variant, skill)
-        counts = pt.inc_subtensor(pt.zeros(weight.shape)[family_index], 1.0)  # (family,)
-        r_bar = pt.inc_subtensor(pt.zeros((weight.shape[0], r.shape[1]))[family_index], r) / counts[:, None]
-        return r, counts, r_bar
-
     def logp(value, loc, chol, tau, family_index, weight):
-        r, counts, r_bar = parts(value, loc, chol, tau, family_index, weight)
+        r = value - loc  # (variant, skill)
+        counts = pt.inc_subtensor(pt.zeros(weight.shape)[family_index], 1.0)  # n_f, (family,)
+        r_bar = pt.inc_subtensor(pt.zeros((weight.shape[0], r.shape[1]))[family_index], r) / counts[:, None]
         var_v = tau**2
         n_skills = pt.cast(r.shape[1], "float64")
         within = -0.5 * (pt.sum((r - r_bar[family_index]) ** 2 / var_v)
