@@ -187,10 +187,9 @@ Chosen per level, by measurement (``benchmarks/``):
   ``alpha_family`` is then drawn from its exact conditional given each posterior draw
   (:func:`draw_family_effects`, called by ``LatentSkillModel.fit``), so the posterior holds
   exact joint draws, as before.  The model is unchanged.  Measured on the same whole-data
-  fit (4 × 1500 draws, 0 divergences throughout): seeds 0–3 give max R-hat 1.008 / 1.004 /
-  1.009 / 1.009 and min bulk ESS 540 / 885 / 899 / 603 (non-centred, seeds 0–2: 1.042 /
-  1.008 / 1.009 and 62 / 922 / 806, seed 2 with a divergence).  Seed 0 is still flagged, on
-  tail ESS (369 < 400).  With per-model deviations
+  fit (4 × 1500 draws): seeds 0 and 1 give max R-hat 1.004 / 1.005, min bulk ESS 949 / 997
+  and 1 / 2 divergent transitions (non-centred, seeds 0–2: R-hat 1.042 / 1.008 / 1.009, ESS
+  62 / 922 / 806, 0 / 0 / 1 divergences).  With per-model deviations
   (``model_effects=True``), where the variants are integrated out instead, the base
   families stay non-centred.
 
@@ -725,7 +724,7 @@ def _family_marginal_variant_centres(loc, chol, tau, family_index, weight, n_ski
     families such as Llama-2 have up to six.  Non-centred, the default fit of the whole
     bundled data mixed slowly in ``α_f`` and ``σ`` (seed 0: R-hat 1.042, bulk ESS 62 in
     4 × 1500 draws); centred, it funnelled (72 and 160 divergences at seeds 0 and 1);
-    integrated out, seed 0 gives R-hat 1.008 and bulk ESS 540 (measured in session 21).
+    integrated out, seed 0 gives R-hat 1.004 and bulk ESS 949 (measured in session 21).
     ``alpha_family`` is drawn afterwards from its exact Gaussian conditional
     (:func:`draw_family_effects`).  ``n_skills`` (K, a Python int) unrolls the
     between-family term (:func:`_batched_normal_logp`).
