@@ -185,7 +185,7 @@ Chosen per level, by measurement (``benchmarks/``):
   leaderboard_v2).  Gaussian given the variants, ``α_f`` integrates out exactly: the
   variants' centres are sampled under their joint marginal, family by family, and
   ``alpha_family`` is then drawn from its exact conditional given each posterior draw
-  (:func:`draw_family_effects`, called by ``LatentSkillModel.fit``), so the posterior holds
+  (:func:`add_family_effects`, called by ``LatentSkillModel.fit``), so the posterior holds
   exact joint draws, as before.  The model is unchanged.  Measured on the same whole-data
   fit (4 × 1500 draws): seeds 0 and 1 give max R-hat 1.004 / 1.005, min bulk ESS 949 / 997
   and 1 / 2 divergent transitions (non-centred, seeds 0–2: R-hat 1.042 / 1.008 / 1.009, ESS
@@ -719,13 +719,8 @@ def _family_marginal_variant_centres(loc, chol, tau, family_index, weight, n_ski
         log p = log N(r̄; 0, Σ / w_f + D / n)
                 − ½ Σ_v Σ_k (r_vk − r̄_k)² / τ_k² − ½ (n − 1) Σ_k ln(2π τ_k²) − ½ K ln n
 
-    so no base-family effect is sampled.  Sampled, it sat between two parameterisations:
-    most base families have one variant, which pins their sum ``a_f + τ ε_v`` tightly, and
-    families such as Llama-2 have up to six.  Non-centred, the default fit of the whole
-    bundled data mixed slowly in ``α_f`` and ``σ`` (seed 0: R-hat 1.042, bulk ESS 62 in
-    4 × 1500 draws); centred, it funnelled (72 and 160 divergences at seeds 0 and 1);
-    integrated out, seed 0 gives R-hat 1.004 and bulk ESS 949 (measured in session 21).
-    ``alpha_family`` is drawn afterwards from its exact Gaussian conditional
+    so no base-family effect is sampled (why, with the measurements: the module docstring's
+    "Parameterisation").  ``alpha_family`` is drawn afterwards from its exact Gaussian conditional
     (:func:`draw_family_effects`).  ``n_skills`` (K, a Python int) unrolls the
     between-family term (:func:`_batched_normal_logp`).
     """

@@ -146,7 +146,7 @@ def family_effects(
     # (a multivariate t with ν_t degrees of freedom where the fit has robust_families)
     new_bases = sorted(set(new_models.loc[cases == "new_family", "base_family"]))
     # absent from draws of a graph that integrates the base families out, until drawn
-    # (model.draw_family_effects); only a new variant of a known base family needs it
+    # (model.add_family_effects); only a new variant of a known base family needs it
     base_effect = posterior["alpha_family"] if "alpha_family" in posterior else None
     base_slope = posterior["family_slope"] if has_slopes else None
     if new_bases:
@@ -189,8 +189,8 @@ def family_effects(
             if base_effect is None:
                 raise ValueError(
                     f"model {model!r} is a new variant of the known base family "
-                    f"{row['base_family']!r}, but these draws have no alpha_family: draw it with "
-                    "scaling_bayes.model.draw_family_effects (LatentSkillModel.fit does)."
+                    f"{row['base_family']!r}, but these draws have no alpha_family: add it with "
+                    "scaling_bayes.model.add_family_effects (LatentSkillModel.fit does)."
                 )
             alpha = (
                 base_effect.sel(family=row["base_family"], drop=True)

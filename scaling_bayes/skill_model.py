@@ -225,17 +225,13 @@ class LatentSkillModel:
             hold_fixed_in_init=SCALE_VARIABLES,
         )
         elapsed = time.perf_counter() - start
-        self._draw_family_effects(random_seed)
+        self.idata["posterior"] = xr.DataTree(
+            add_family_effects(self.idata["posterior"].to_dataset(), self.design, random_seed)
+        )
         self.random_seed = random_seed
         self.diagnostics = replace(diagnose(self.idata), fit_seconds=elapsed)
         warn_on_problems(self.diagnostics)
         return self.idata
-
-    def _draw_family_effects(self, random_seed: int) -> None:
-        """Add ``alpha_family`` to the posterior where the graph integrated it out."""
-        self.idata["posterior"] = xr.DataTree(
-            add_family_effects(self.idata["posterior"].to_dataset(), self.design, random_seed)
-        )
 
     def _require_fit(self) -> tuple[Design, xr.DataTree]:
         if self.design is None or self.idata is None:
