@@ -9,7 +9,8 @@ A variant is ``k<K>`` followed by any of the suffixes in ``SUFFIXES`` (in any or
 deviations), ``-bench`` (variant × benchmark deviations), ``-floor`` (learned lower
 asymptotes), ``-robust`` (multivariate-t family effects), ``-sq`` / ``-nosq`` (the translog
 with / without the squared logs; the default since session 8 is with), then optionally
-``@prior=value,...`` (prior overrides).  Every variant is fitted to the whole bundled dataset with the same seed and
+``@prior=value,...`` (prior overrides); an anchor set, one benchmark per skill, follows a
+``:`` (``k4:MMLU-PRO,MATH Lvl 5,IFEval,HellaSwag``; quote the spec for the shell).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
 ``benchmarks/results/loo_compare_<benchmarks>.csv``) with each fit's diagnostics and time.
 
@@ -50,15 +51,18 @@ def parse_variant(spec: str) -> dict:
 
     Suffixes (any order, each at most once) are the keys of ``SUFFIXES``; keywords not
     set keep the library's defaults.  Prior overrides follow an ``@``:
-    ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``."""
+    ``"k4@log_nu_sd=1.5,family_sd=1.0"`` adds ``priors=Priors(log_nu_sd=1.5, family_sd=1.0)``.
+    Anchors follow a ``:`` before any ``@``: ``"k4:MMLU,GSM8K,IFEval,Winogrande"`` adds
+    ``anchors=("MMLU", "GSM8K", "IFEval", "Winogrande")`` (benchmark names may hold ``-``)."""
     structure, _, overrides = spec.partition("@")
+    structure, _, anchors = structure.partition(":")
     head, *suffixes = structure.split("-")
     m = re.fullmatch(r"k(\d+)", head)
     unknown = [s for s in suffixes if s not in SUFFIXES]
     if m is None or unknown or len(set(suffixes)) < len(suffixes):
         what = f"unknown suffix {unknown[0]!r}" if unknown else "expected k<K> then distinct suffixes"
         raise SystemExit(
-            f"error: variant {spec!r}: {what}; use k<K>[-{'][-'.join(SUFFIXES)}][@prior=value,...], "
+            f"error: variant {spec!r}: {what}; use k<K>[-{'][-'.join(SUFFIXES)}][:anchor,...][@prior=value,...], "
             "e.g. k4-slopes, k4-floor or k4@log_nu_sd=1.5"
         )
     kwargs: dict = {"n_skills": int(m.group(1))}
@@ -67,6 +71,8 @@ def parse_variant(spec: str) -> dict:
         if clash:
             raise SystemExit(f"error: variant {spec!r}: {suffix!r} sets {sorted(clash)} again")
         kwargs.update(SUFFIXES[suffix])
+    if anchors:
+        kwargs["anchors"] = tuple(a.strip() for a in anchors.split(","))
     if overrides:
         kwargs["priors"] = parse_priors(overrides.split(","))
     return kwargs

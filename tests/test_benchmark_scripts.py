@@ -42,6 +42,12 @@ def test_parse_variant_reads_prior_overrides(loo_compare) -> None:
     assert kwargs["priors"] == Priors(log_nu_sd=1.5)
 
 
+def test_parse_variant_reads_an_anchor_set_whose_names_hold_hyphens(loo_compare) -> None:
+    kwargs = loo_compare.parse_variant("k3-slopes:MMLU-PRO, MATH Lvl 5,IFEval@log_nu_sd=1.5")
+    assert kwargs["anchors"] == ("MMLU-PRO", "MATH Lvl 5", "IFEval")
+    assert kwargs["family_slopes"] is True and kwargs["priors"] == Priors(log_nu_sd=1.5)
+
+
 @pytest.mark.parametrize("spec, message", [
     ("k4-slope", "unknown suffix 'slope'"),
     ("four", "expected k<K>"),
