@@ -88,9 +88,10 @@ def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: in
         help="NUTS implementation (default pymc: fastest here for this model size)",
     )
     g.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance")
-    g.add_argument("--init", default="mode", choices=["mode", "jitter"],
-                   help="chain start: best of several MAP optimisations (default) or PyMC's "
-                   "jittered start (skips the optimisation; may land chains in poor local modes)")
+    g.add_argument("--init", default="mode", choices=["mode", "modes", "jitter"],
+                   help="chain start: every chain from the best of several MAP optimisations "
+                   "(default), each chain from its own (modes: R-hat then sees separate modes), or "
+                   "PyMC's jittered start (skips the optimisation; may land chains in poor local modes)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -33,6 +33,8 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 #: A chain with at least this share of divergent draws is reported as stuck.
 STUCK_FRACTION = 0.5
+#: Random stream of the per-chain MAP starts of ``init="modes"`` (``[random_seed, MODES_STREAM]``).
+MODES_STREAM = 104729
 
 
 class ConvergenceWarning(UserWarning):
@@ -56,6 +58,12 @@ class SamplerConfig:
     models have poor local modes; from PyMC's plain jittered start (``init="jitter"``)
     one chain in four settled in one on the bundled data (R-hat 2.4, measured).  The
     price: R-hat can then no longer detect a second mode that the starts all missed.
+    ``init="modes"`` starts each chain from its own jittered MAP optimisation instead, so
+    chains that land in different modes disagree and R-hat says so; their mixture can then be
+    weighted by :func:`chain_stacking_weights` (``LatentSkillModel.stack_chains``).  Measured
+    on a protocol fold (all12, n=1, falcon held out; 4 chains × 300 draws after 500 tuning
+    steps): K=3 skills split into three modes, forecasting falcon-40b's MMLU at 0.65 or 0.32 and
+    its GSM8K at 0.10 or 0.46 by chain, where K=4's four chains agreed (``docs/findings.md``).
     ``mass_matrix="full"`` asks PyMC for a dense mass matrix; on the bundled data it
     mixed worse than the diagonal default (R-hat 1.8 vs 1.2 at 2 × 300 draws).
 
@@ -79,7 +87,7 @@ class SamplerConfig:
     tune: int = 1000
     target_accept: float = 0.9
     sampler: SamplerName = "pymc"
-    init: Literal["mode", "jitter"] = "mode"
+    init: Literal["mode", "modes", "jitter"] = "mode"
     mode_starts: int = 4
     mass_matrix: Literal["diag", "full"] = "diag"
     cores: int | None = None
@@ -295,15 +303,23 @@ def _sample(
     hold_fixed_in_init: Sequence[str],
 ) -> xr.DataTree:
     kwargs: dict[str, Any] = {}
-    start = None
+    starts: list[dict[str, np.ndarray]] | None = None
     if config.init == "mode":
-        start = _mode_start(model, config.mode_starts, random_seed, hold_fixed_in_init)
+        starts = [_mode_start(model, config.mode_starts, random_seed, hold_fixed_in_init)] * config.chains
+    elif config.init == "modes":
+        if config.sampler != "pymc":
+            raise ValueError(
+                f"init='modes' (one start per chain) needs sampler='pymc'; {config.sampler!r} takes "
+                "one start for all chains. Use init='mode' with it, or sampler='pymc'."
+            )
+        seeds = np.random.SeedSequence([random_seed, MODES_STREAM]).generate_state(config.chains)
+        starts = [_mode_start(model, 1, int(seed), hold_fixed_in_init) for seed in seeds]
     if config.sampler == "pymc":
-        kwargs["init"] = f"{'adapt' if start else 'jitter+adapt'}_{config.mass_matrix}"
-        if start is not None:
-            kwargs["initvals"] = [start] * config.chains
-    elif start is not None:  # external samplers take one start for all chains
-        kwargs["initvals"] = start
+        kwargs["init"] = f"{'adapt' if starts else 'jitter+adapt'}_{config.mass_matrix}"
+        if starts is not None:
+            kwargs["initvals"] = starts
+    elif starts is not None:  # external samplers take one start for all chains
+        kwargs["initvals"] = starts[0]
     with model:
         return pm.sample(
             draws=config.draws,
@@ -352,6 +368,98 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
         stuck_chains=stuck_chains(idata),
         resampled=resampled,
     )
+
+
+def chain_elpd(idata: xr.DataTree, var_name: str) -> pd.DataFrame:
+    """Pointwise PSIS-LOO elpd of each chain on its own (ArviZ ``loo``), cells × chains.
+
+    ``idata`` needs a ``log_likelihood`` group holding ``var_name`` (dims chain, draw, and the
+    observed cells).  Each column is ``log p(y_i | y_-i)`` estimated from one chain's draws:
+    what :func:`chain_stacking_weights` stacks."""
+    columns = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pareto-k warnings: reported per chain below
+        for chain in idata["posterior"]["chain"].values:
+            loo = az.loo(idata.sel(chain=[chain]), var_name=var_name, pointwise=True)
+            columns[int(chain)] = np.ravel(loo.elpd_i.values)
+    return pd.DataFrame(columns).rename_axis(columns="chain")
+
+
+def dirichlet_stacking_weights(lpd: np.ndarray, concentration: float = 2.0) -> np.ndarray:
+    """Stacking weights with a symmetric Dirichlet(``concentration``) prior, (chains,).
+
+    Maximises ``Σ_i log Σ_c w_c exp(lpd_ic) + (concentration − 1) Σ_c log w_c`` over the
+    simplex (``lpd``: cells × chains).  Plain stacking (``concentration = 1``, ArviZ's
+    ``method="stacking"``) is not identified between chains that sample the same mode: any
+    split of their weight scores the same, and the optimiser returns one of them.  The prior
+    splits it evenly among them, so the mixture keeps all their draws, while a chain that
+    predicts far worse keeps a weight of order ``(concentration − 1) / n_cells``.
+    """
+    from scipy import optimize, special
+
+    lpd = np.asarray(lpd, dtype=float)
+    if lpd.ndim != 2 or lpd.shape[1] < 1 or not np.isfinite(lpd).all():
+        raise ValueError(f"lpd must be a finite (cells, chains) array; got shape {lpd.shape}")
+    if concentration < 1:
+        raise ValueError(f"concentration={concentration} must be ≥ 1 (1: plain stacking)")
+    n_chains = lpd.shape[1]
+
+    def objective(z: np.ndarray) -> tuple[float, np.ndarray]:
+        log_w = z - special.logsumexp(z)  # softmax parameterisation of the simplex
+        mix = special.logsumexp(lpd + log_w, axis=1)  # (cells,)
+        resp = np.exp(lpd + log_w - mix[:, None])  # responsibilities, (cells, chains)
+        value = mix.sum() + (concentration - 1.0) * log_w.sum()
+        grad_w = resp.sum(axis=0) + (concentration - 1.0)  # d value / d log w_c
+        grad = grad_w - np.exp(log_w) * grad_w.sum()
+        return -value, -grad
+
+    result = optimize.minimize(objective, np.zeros(n_chains), jac=True, method="L-BFGS-B")
+    return np.exp(result.x - special.logsumexp(result.x))
+
+
+def chain_stacking_weights(idata: xr.DataTree, var_name: str, concentration: float = 2.0) -> xr.DataArray:
+    """Stacking weights of the chains (dims ``chain``): Yao, Vehtari & Gelman (2022), "Stacking
+    for non-mixing Bayesian computations", *JMLR* 23(79).
+
+    Chains that did not mix (separate modes) are each an approximation to the posterior; the
+    mixture of chains whose weights maximise the PSIS-LOO log score of the observed cells
+    (:func:`chain_elpd`) predicts better than the equal-weight one.  Regularised by a
+    Dirichlet prior so that chains in one mode share their weight
+    (:func:`dirichlet_stacking_weights`).  The attribute ``elpd_loo`` holds each chain's own
+    PSIS-LOO elpd (summed over cells).
+    """
+    elpd = chain_elpd(idata, var_name)
+    weights = dirichlet_stacking_weights(elpd.to_numpy(), concentration)
+    chains = idata["posterior"]["chain"].values
+    return xr.DataArray(weights, dims="chain", coords={"chain": chains}, name="chain_weight",
+                        attrs={"elpd_loo": elpd.sum().to_numpy().tolist(), "concentration": concentration})
+
+
+def largest_remainder_counts(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integer counts summing to ``total``, proportional to ``weights`` (largest-remainder rounding)."""
+    exact = np.asarray(weights, dtype=float) * total
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]] += 1
+    return counts
+
+
+def mix_chains(posterior: xr.Dataset, weights: xr.DataArray) -> xr.Dataset:
+    """The mixture of ``posterior``'s chains with ``weights`` (dims chain), as one chain.
+
+    The result has dims (chain=1, draw=C·D): chain ``c`` contributes ``n_c`` draws, the
+    largest-remainder rounding of ``w_c·C·D``, evenly spaced along its own draws (repeated
+    where ``n_c > D``; deterministic, no random numbers).  Means, quantiles and posterior
+    predictive draws computed from it are those of the weighted mixture."""
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    w = weights.reindex(chain=posterior["chain"].values).to_numpy()
+    counts = largest_remainder_counts(w / w.sum(), n_chains * n_draws)
+    pieces = []
+    for position, count in enumerate(counts):
+        if count:
+            take = np.linspace(0, n_draws - 1, count).round().astype(int)
+            pieces.append(posterior.isel(chain=position, draw=take, drop=True).drop_vars("draw", errors="ignore"))
+    mixed = xr.concat(pieces, dim="draw").assign_coords(draw=np.arange(n_chains * n_draws))
+    return mixed.expand_dims(chain=[0]).transpose("chain", "draw", ...)
 
 
 def prior_predictive_summary(prior: xr.DataTree, *, prob: float = 0.9, edge: float = 0.02) -> pd.DataFrame:

@@ -31,8 +31,10 @@ from scaling_bayes.design import DEFAULT_COVARIATES, Design, build_design
 from scaling_bayes.inference import (
     Diagnostics,
     SamplerConfig,
+    chain_stacking_weights,
     compute_log_likelihood,
     diagnose,
+    mix_chains,
     prior_posterior_conflict,
     sample,
     sample_prior_predictive,
@@ -258,6 +260,40 @@ class LatentSkillModel:
         if "log_likelihood" not in idata:
             compute_log_likelihood(build_model(design, self.config), idata)
         return az.loo(idata, var_name="score")
+
+    def chain_weights(self, concentration: float = 2.0) -> xr.DataArray:
+        """Stacking weights of the fit's chains, dims (chain,)
+        (:func:`~scaling_bayes.inference.chain_stacking_weights`: each chain's PSIS-LOO on the
+        observed cells, stacked under a Dirichlet(``concentration``) prior).  Near-equal weights:
+        the chains predict alike.  Weights near 0: chains in modes that predict the training
+        scores worse.  Computes the pointwise log likelihood on first use."""
+        design, idata = self._require_fit()
+        if "log_likelihood" not in idata:
+            compute_log_likelihood(build_model(design, self.config), idata)
+        chains = idata["posterior_chains"] if "posterior_chains" in idata else idata["posterior"]
+        tree = xr.DataTree.from_dict({"posterior": chains.to_dataset(),
+                                      "log_likelihood": idata["log_likelihood"].to_dataset()})
+        return chain_stacking_weights(tree, "score", concentration)
+
+    def stack_chains(self, concentration: float = 2.0) -> xr.DataArray:
+        """Replace the posterior by the stacking-weighted mixture of its chains (Yao, Vehtari &
+        Gelman 2022) and return the weights (:meth:`chain_weights`).
+
+        For fits whose chains sit in separate modes (``init="modes"`` starts each chain from
+        its own MAP optimisation, so they can): the mixture drops or down-weights the modes
+        that predict the observed scores worse, instead of weighting every chain equally.  The
+        posterior becomes one chain of ``chains × draws`` draws (:func:`~scaling_bayes.inference.mix_chains`),
+        so :meth:`predict`, :meth:`save` and :meth:`load` use it unchanged; the sampled chains
+        stay in ``idata["posterior_chains"]`` and the diagnostics are still theirs.  Calling
+        it again restacks those chains."""
+        weights = self.chain_weights(concentration)
+        _, idata = self._require_fit()
+        chains = (idata["posterior_chains"] if "posterior_chains" in idata else idata["posterior"]).to_dataset()
+        mixed = mix_chains(chains, weights)
+        mixed.attrs["chain_weights"] = weights.to_numpy().tolist()
+        idata["posterior_chains"] = xr.DataTree(chains)
+        idata["posterior"] = xr.DataTree(mixed)
+        return weights
 
     # --------------------------------------------------------------- prediction
     def _prepare(self, new_models: pd.DataFrame | ScoreTable) -> pd.DataFrame:

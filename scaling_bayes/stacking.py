@@ -37,7 +37,9 @@ import xarray as xr
 from arviz_stats.utils import ELPDDataLOOKFold
 
 from scaling_bayes.data import ScoreTable, _read_csv_keeping_names
-from scaling_bayes.inference import Diagnostics, SamplerConfig, diagnose, sample, warn_on_problems
+from scaling_bayes.inference import (
+    Diagnostics, SamplerConfig, diagnose, largest_remainder_counts, sample, warn_on_problems,
+)
 from scaling_bayes.prediction import Prediction, family_cases, summarize
 
 __all__ = ["StackedModel", "hierarchical_stacking_weights", "mix_draws", "mix_draws_by", "mixture_mean",
@@ -269,9 +271,7 @@ def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -
                 f"draws of {name!r} have sizes {dict(draws[name].sizes)}, those of {names[0]!r} {dict(first.sizes)}"
             )
     n_draws = first.sizes["draw"]
-    exact = w * n_draws
-    counts = np.floor(exact).astype(int)
-    counts[np.argsort(-(exact - counts), kind="stable")[: n_draws - counts.sum()]] += 1
+    counts = largest_remainder_counts(w, n_draws)
     labels = first.isel(chain=0, draw=0, drop=True)
     pieces = []
     for name, count in zip(names, counts):

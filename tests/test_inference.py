@@ -269,3 +269,94 @@ def test_single_mode_start_skips_the_comparison_compile_and_several_are_compared
     several = _mode_start(toy, n_starts=3, seed=3, hold_fixed=("scale",))
     assert compiled == [1]
     np.testing.assert_allclose(several["loc"], start["loc"], rtol=1e-5)
+
+
+def test_modes_init_starts_each_chain_from_its_own_map_optimisation(monkeypatch):
+    import pymc as pm
+
+    from scaling_bayes import inference
+    from scaling_bayes.inference import SamplerConfig, _sample
+
+    with pm.Model() as toy:
+        pm.Normal("loc", 0.0, 1.0)
+    seeds, captured = [], {}
+
+    def fake_mode_start(model, n_starts, seed, hold_fixed=()):
+        seeds.append((n_starts, seed))
+        return {"loc": np.array(float(seed % 97))}
+
+    monkeypatch.setattr(inference, "_mode_start", fake_mode_start)
+    monkeypatch.setattr(inference.pm, "sample", lambda **kw: captured.update(kw) or xr.DataTree())
+    _sample(toy, SamplerConfig(chains=3, init="modes"), 11, False, ())
+    assert [n for n, _ in seeds] == [1, 1, 1] and len({s for _, s in seeds}) == 3
+    assert [float(v["loc"]) for v in captured["initvals"]] == [float(s % 97) for _, s in seeds]
+    assert captured["init"] == "adapt_diag"
+
+    seeds.clear()
+    _sample(toy, SamplerConfig(chains=3, init="mode"), 11, False, ())  # one best start, shared
+    assert len(seeds) == 1 and captured["initvals"] == [captured["initvals"][0]] * 3
+    with pytest.raises(ValueError, match="init='modes'.*sampler='pymc'"):
+        _sample(toy, SamplerConfig(chains=3, init="modes", sampler="nutpie"), 11, False, ())
+
+
+def test_dirichlet_stacking_weights_match_arviz_stacking_and_split_evenly_between_identical_chains():
+    import pandas as pd
+
+    from scaling_bayes.inference import dirichlet_stacking_weights
+    from scaling_bayes.stacking import stacking_weights
+
+    # chain A gives density 0.9 to 70% of the cells and 0.1 to the rest, chain B the reverse:
+    # the log score 0.7 log(0.1 + 0.8 w) + 0.3 log(0.9 − 0.8 w) peaks at w_A = 0.75
+    a = np.log(np.r_[np.full(70, 0.9), np.full(30, 0.1)])
+    b = np.log(np.r_[np.full(70, 0.1), np.full(30, 0.9)])
+    lpd = np.c_[a, b]
+    np.testing.assert_allclose(dirichlet_stacking_weights(lpd, concentration=1.0), [0.75, 0.25], atol=1e-4)
+    arviz = stacking_weights(pd.DataFrame(lpd, columns=["a", "b"]))
+    np.testing.assert_allclose(arviz.to_numpy(), [0.75, 0.25], atol=1e-3)
+
+    # three identical good chains and one far worse: plain stacking is not identified among
+    # the three; the Dirichlet prior splits their weight evenly and leaves the bad one ~(α−1)/n
+    rng = np.random.default_rng(0)
+    good = rng.normal(-1.0, 0.3, size=400)
+    lpd = np.c_[good, good, good, good - 5.0]
+    w = dirichlet_stacking_weights(lpd, concentration=2.0)
+    np.testing.assert_allclose(w[:3], 1 / 3 * (1 - w[3]), rtol=1e-4)
+    assert w[3] < 5 / 400 and np.isclose(w.sum(), 1.0)
+    with pytest.raises(ValueError, match="concentration"):
+        dirichlet_stacking_weights(lpd, concentration=0.5)
+
+
+def test_chain_stacking_weights_drop_a_chain_stuck_in_a_worse_mode():
+    from scaling_bayes.inference import chain_elpd, chain_stacking_weights
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(0.0, 1.0, size=200)
+    mu = np.stack([rng.normal(0.0 if c < 3 else 3.0, 0.1, size=300) for c in range(4)])  # chain 3: wrong mode
+    ll = -0.5 * (y[None, None, :] - mu[..., None]) ** 2 - 0.5 * np.log(2 * np.pi)
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}, coords={"chain": np.arange(4), "draw": np.arange(300)}),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), ll)}, coords={"chain": np.arange(4), "draw": np.arange(300)}),
+    })
+    elpd = chain_elpd(tree, "y")
+    assert elpd.shape == (200, 4) and list(elpd.columns) == [0, 1, 2, 3]
+    assert elpd[3].sum() < elpd[0].sum() - 20  # the stuck chain predicts far worse
+    w = chain_stacking_weights(tree, "y")
+    assert w.dims == ("chain",) and np.isclose(float(w.sum()), 1.0)
+    assert float(w.sel(chain=3)) < 2 / 200  # of order (concentration − 1) / cells
+    np.testing.assert_allclose(w.sel(chain=[0, 1, 2]).to_numpy(), 1 / 3, atol=0.05)  # same mode: shared
+    assert len(w.attrs["elpd_loo"]) == 4
+
+
+def test_mix_chains_takes_each_chain_in_proportion_to_its_weight():
+    from scaling_bayes.inference import largest_remainder_counts, mix_chains
+
+    post = xr.Dataset({"x": (("chain", "draw", "k"), np.arange(4)[:, None, None] + np.zeros((4, 10, 2)))},
+                      coords={"chain": [0, 1, 2, 3], "k": ["a", "b"]})
+    weights = xr.DataArray([0.5, 0.0, 0.3, 0.2], dims="chain", coords={"chain": [0, 1, 2, 3]})
+    mixed = mix_chains(post, weights)
+    assert dict(mixed.sizes) == {"chain": 1, "draw": 40, "k": 2}
+    assert list(mixed["k"].values) == ["a", "b"]
+    values, counts = np.unique(mixed["x"].isel(k=0).values, return_counts=True)
+    assert dict(zip(values.tolist(), counts.tolist())) == {0.0: 20, 2.0: 12, 3.0: 8}  # 40 × w
+    assert float(mixed["x"].mean()) == pytest.approx(0.5 * 0 + 0.3 * 2 + 0.2 * 3)
+    assert largest_remainder_counts(np.array([1 / 3, 1 / 3, 1 / 3]), 10).tolist() == [4, 3, 3]

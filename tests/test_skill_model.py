@@ -187,6 +187,26 @@ def test_save_load_round_trip_predicts_identically(fitted, requests, tmp_path):
     xr.testing.assert_allclose(loaded.posterior["theta"], fitted.posterior["theta"])
 
 
+def test_stack_chains_mixes_the_chains_by_their_weights_and_survives_save_load(fitted, requests, tmp_path):
+    """On a copy of the shared fit (loaded from disk, so the fixture is left unstacked)."""
+    model = LatentSkillModel.load(fitted.save(tmp_path / "run"))
+    weights = model.stack_chains()
+    assert weights.dims == ("chain",) and np.isclose(float(weights.sum()), 1.0) and (weights >= 0).all()
+    assert model.chain_weights().to_numpy() == pytest.approx(weights.to_numpy())  # restacks the sampled chains
+    chains, mixed = model.idata["posterior_chains"].to_dataset(), model.posterior
+    assert dict(chains.sizes)["chain"] == 2 and dict(mixed.sizes)["chain"] == 1
+    assert mixed.sizes["draw"] == chains.sizes["chain"] * chains.sizes["draw"]
+    # the mixture holds each chain's draws in proportion to its weight
+    per_chain = chains["log_phi"].isel(benchmark=0).stack(s=("chain", "draw")).to_numpy()
+    origin = {float(v): c for v, c in zip(per_chain, np.repeat([0, 1], chains.sizes["draw"]))}
+    taken = np.array([origin[float(v)] for v in mixed["log_phi"].isel(benchmark=0, chain=0).to_numpy()])
+    assert np.bincount(taken, minlength=2) / taken.size == pytest.approx(weights.to_numpy(), abs=1 / taken.size)
+    stacked = model.predict(requests, random_seed=5).table
+    reloaded = LatentSkillModel.load(model.save(tmp_path / "stacked"))
+    assert "posterior_chains" in reloaded.idata
+    pd.testing.assert_frame_equal(reloaded.predict(requests, random_seed=5).table, stacked)
+
+
 def test_extrapolation_warns(fitted):
     far = pd.DataFrame({"family": ["qwen2"], "params_b": [5000.0], "tokens_t": [7.0]})
     with pytest.warns(ExtrapolationWarning, match="params_b=5000"):
