@@ -92,17 +92,21 @@ def _add_sampler_args(p: argparse.ArgumentParser, *, draws: int = 1500, tune: in
                    help="chain start: every chain from the best of several MAP optimisations "
                    "(default), each chain from its own (modes: R-hat then sees separate modes), or "
                    "PyMC's jittered start (skips the optimisation; may land chains in poor local modes)")
+    g.add_argument("--stack-chains", action="store_true",
+                   help="weight the chains by stacking on their PSIS-LOO (for --init modes: chains "
+                   "in separate modes; the diagnostics stay the sampled chains')")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _sampler_overrides(args: argparse.Namespace) -> dict:
-    """``--sampler``, ``--target-accept`` and ``--init`` where they differ from the library's
+    """``--sampler``, ``--target-accept``, ``--init`` and ``--stack-chains`` where they differ from the library's
     defaults (so a protocol run's fold cache, keyed on its sampler settings, is unchanged by
     options left at their defaults)."""
     from scaling_bayes.inference import SamplerConfig
 
     default = SamplerConfig()
-    given = {"sampler": args.sampler, "target_accept": args.target_accept, "init": args.init}
+    given = {"sampler": args.sampler, "target_accept": args.target_accept, "init": args.init,
+             "stack_chains": args.stack_chains}
     return {name: value for name, value in given.items() if value != getattr(default, name)}
 
 
@@ -135,8 +139,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     )
     model.fit(
         data, chains=args.chains, draws=args.draws, tune=args.tune, sampler=args.sampler,
-        target_accept=args.target_accept, init=args.init, random_seed=args.seed,
-        progressbar=not args.no_progress,
+        target_accept=args.target_accept, init=args.init, stack_chains=args.stack_chains,
+        random_seed=args.seed, progressbar=not args.no_progress,
     )
     model.save(args.out)
     print(f"diagnostics: {model.diagnostics}")

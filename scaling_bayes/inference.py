@@ -71,6 +71,10 @@ class SamplerConfig:
     :func:`reproducible_compilation`): with it, the same seed gave a different posterior on
     a cold compile cache than on a warm one.  Reproducibility wins over the speed-up.
 
+    ``stack_chains`` (default False): after sampling, replace the posterior by the
+    stacking-weighted mixture of the chains (``LatentSkillModel.stack_chains``), the
+    combination for chains started in separate modes (``init="modes"``).
+
     ``stuck_retries`` (default 1): when a chain comes back *stuck* (at least
     :data:`STUCK_FRACTION` of its draws divergent: its step size collapsed during tuning),
     sample again with a seed derived from ``random_seed``, up to this many times.  A stuck
@@ -93,9 +97,16 @@ class SamplerConfig:
     cores: int | None = None
     fastmath: bool = False
     stuck_retries: int = 1
+    stack_chains: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field; ``stack_chains`` only when set: a field added since the protocol's
+        fold caches were keyed on these settings, which at its default changes nothing, so
+        those caches still serve."""
+        out = asdict(self)
+        if not self.stack_chains:
+            del out["stack_chains"]
+        return out
 
 
 @dataclass(frozen=True)

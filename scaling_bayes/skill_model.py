@@ -213,7 +213,9 @@ class LatentSkillModel:
         """Sample the posterior with NUTS; warns (:class:`ConvergenceWarning`) on problems.
 
         ``sampler_overrides`` replace fields of the :class:`SamplerConfig`
-        (``chains``, ``draws``, ``tune``, ``target_accept``, ``sampler``, ``init``…); the
+        (``chains``, ``draws``, ``tune``, ``target_accept``, ``sampler``, ``init``,
+        ``stack_chains``…; with ``stack_chains`` the posterior is then the stacking-weighted
+        mixture of the chains, :meth:`stack_chains`, and the diagnostics the sampled chains'); the
         replaced configuration is this model's ``sampler`` from then on, for later fits too,
         and :meth:`save` records it.
         Returns the DataTree (posterior, sample_stats, observed_data).
@@ -233,6 +235,8 @@ class LatentSkillModel:
         self.random_seed = random_seed
         self.diagnostics = replace(diagnose(self.idata), fit_seconds=elapsed)
         warn_on_problems(self.diagnostics)
+        if self.sampler.stack_chains:
+            self.stack_chains()
         return self.idata
 
     def _require_fit(self) -> tuple[Design, xr.DataTree]:

@@ -126,7 +126,7 @@ class _Stop(Exception):
 
 
 def test_sampler_options_reach_evaluate_demo_and_figures(monkeypatch, tmp_path, capsys):
-    """``--sampler``, ``--target-accept``, ``--init``, ``--no-progress`` and ``--seed`` are
+    """``--sampler``, ``--target-accept``, ``--init``, ``--stack-chains``, ``--no-progress`` and ``--seed`` are
     forwarded, not parsed and dropped; left at their defaults they do not enter the fold
     cache's key."""
     import scaling_bayes.evaluation as evaluation
@@ -135,11 +135,11 @@ def test_sampler_options_reach_evaluate_demo_and_figures(monkeypatch, tmp_path, 
 
     calls = {}
     monkeypatch.setattr(evaluation, "run_protocol", lambda factory, **kw: calls.setdefault("evaluate", kw))
-    main(["evaluate", "--setting", "all12", "--n-train", "1", "--target-accept", "0.95", "--init", "jitter",
-          "--no-progress", "--out", str(tmp_path / "e")])
+    main(["evaluate", "--setting", "all12", "--n-train", "1", "--target-accept", "0.95", "--init", "modes",
+          "--stack-chains", "--no-progress", "--out", str(tmp_path / "e")])
     kw = calls.pop("evaluate")
     assert kw["sample_kwargs"] == {"chains": 4, "draws": 1500, "tune": 1000, "progressbar": False,
-                                   "target_accept": 0.95, "init": "jitter"}
+                                   "target_accept": 0.95, "init": "modes", "stack_chains": True}
     assert kw["progress"] is False and kw["settings"] == [("all12", 1)]
     main(["evaluate", "--out", str(tmp_path / "e")])
     assert calls.pop("evaluate")["sample_kwargs"] == {"chains": 4, "draws": 1500, "tune": 1000, "progressbar": False}

@@ -360,3 +360,12 @@ def test_mix_chains_takes_each_chain_in_proportion_to_its_weight():
     assert dict(zip(values.tolist(), counts.tolist())) == {0.0: 20, 2.0: 12, 3.0: 8}  # 40 × w
     assert float(mixed["x"].mean()) == pytest.approx(0.5 * 0 + 0.3 * 2 + 0.2 * 3)
     assert largest_remainder_counts(np.array([1 / 3, 1 / 3, 1 / 3]), 10).tolist() == [4, 3, 3]
+
+
+def test_stack_chains_enters_the_sampler_settings_only_when_set():
+    """At its default the new field leaves the settings, and so the protocol's fold-cache keys, as before."""
+    from scaling_bayes.inference import SamplerConfig
+
+    assert "stack_chains" not in SamplerConfig().to_dict()
+    assert SamplerConfig(stack_chains=True).to_dict()["stack_chains"] is True
+    assert SamplerConfig(**SamplerConfig(stack_chains=True).to_dict()) == SamplerConfig(stack_chains=True)
