@@ -62,8 +62,10 @@ class SamplerConfig:
     chains that land in different modes disagree and R-hat says so; their mixture can then be
     weighted by :func:`chain_stacking_weights` (``LatentSkillModel.stack_chains``).  Measured
     on a protocol fold (all12, n=1, falcon held out; 4 chains × 300 draws after 500 tuning
-    steps): K=3 skills split into three modes, forecasting falcon-40b's MMLU at 0.65 or 0.32 and
-    its GSM8K at 0.10 or 0.46 by chain, where K=4's four chains agreed (``docs/findings.md``).
+    steps from PyMC's jittered start): K=3 skills split into three modes, forecasting
+    falcon-40b's MMLU at 0.65 or 0.32 and its GSM8K at 0.10 or 0.46 by chain, where K=4's four
+    chains agreed; from one shared MAP start, two runs of that fold had landed in different
+    modes, each with agreeing chains (``docs/findings.md``).
     ``mass_matrix="full"`` asks PyMC for a dense mass matrix; on the bundled data it
     mixed worse than the diagonal default (R-hat 1.8 vs 1.2 at 2 × 300 draws).
 
