@@ -388,14 +388,18 @@ def chain_elpd(idata: xr.DataTree, var_name: str) -> pd.DataFrame:
 
     ``idata`` needs a ``log_likelihood`` group holding ``var_name`` (dims chain, draw, and the
     observed cells).  Each column is ``log p(y_i | y_-i)`` estimated from one chain's draws:
-    what :func:`chain_stacking_weights` stacks."""
-    columns = {}
+    what :func:`chain_stacking_weights` stacks.  ``attrs["high_pareto_k"]`` counts, per chain,
+    the cells whose Pareto k̂ exceeds ArviZ's threshold (unreliable PSIS estimates)."""
+    columns, high_k = {}, {}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # Pareto-k warnings: reported per chain below
+        warnings.simplefilter("ignore", UserWarning)  # ArviZ's Pareto-k warning: counted in attrs instead
         for chain in idata["posterior"]["chain"].values:
             loo = az.loo(idata.sel(chain=[chain]), var_name=var_name, pointwise=True)
             columns[int(chain)] = np.ravel(loo.elpd_i.values)
-    return pd.DataFrame(columns).rename_axis(columns="chain")
+            high_k[int(chain)] = int((np.ravel(loo.pareto_k.values) > loo.good_k).sum())
+    frame = pd.DataFrame(columns).rename_axis(columns="chain")
+    frame.attrs["high_pareto_k"] = high_k
+    return frame
 
 
 def dirichlet_stacking_weights(lpd: np.ndarray, concentration: float = 2.0) -> np.ndarray:
@@ -438,14 +442,25 @@ def chain_stacking_weights(idata: xr.DataTree, var_name: str, concentration: flo
     mixture of chains whose weights maximise the PSIS-LOO log score of the observed cells
     (:func:`chain_elpd`) predicts better than the equal-weight one.  Regularised by a
     Dirichlet prior so that chains in one mode share their weight
-    (:func:`dirichlet_stacking_weights`).  The attribute ``elpd_loo`` holds each chain's own
-    PSIS-LOO elpd (summed over cells).
+    (:func:`dirichlet_stacking_weights`).  The attributes hold each chain's own PSIS-LOO elpd
+    (``elpd_loo``, summed over cells) and its number of cells with a high Pareto k̂
+    (``high_pareto_k``); a :class:`ConvergenceWarning` names the chains that have any.
     """
     elpd = chain_elpd(idata, var_name)
     weights = dirichlet_stacking_weights(elpd.to_numpy(), concentration)
     chains = idata["posterior"]["chain"].values
+    high_k = [elpd.attrs["high_pareto_k"][int(c)] for c in chains]
+    if any(high_k):
+        warnings.warn(
+            f"chain stacking: per-chain PSIS-LOO has cells with high Pareto k (chain: cells "
+            f"{dict(zip(chains.tolist(), high_k))} of {len(elpd)}), so those chains' weights rest on "
+            "noisy estimates. Run more draws per chain.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return xr.DataArray(weights, dims="chain", coords={"chain": chains}, name="chain_weight",
-                        attrs={"elpd_loo": elpd.sum().to_numpy().tolist(), "concentration": concentration})
+                        attrs={"elpd_loo": elpd.sum().to_numpy().tolist(), "high_pareto_k": high_k,
+                               "concentration": concentration})
 
 
 def largest_remainder_counts(weights: np.ndarray, total: int) -> np.ndarray:

@@ -345,6 +345,7 @@ def test_chain_stacking_weights_drop_a_chain_stuck_in_a_worse_mode():
     assert float(w.sel(chain=3)) < 2 / 200  # of order (concentration − 1) / cells
     np.testing.assert_allclose(w.sel(chain=[0, 1, 2]).to_numpy(), 1 / 3, atol=0.05)  # same mode: shared
     assert len(w.attrs["elpd_loo"]) == 4
+    assert elpd.attrs["high_pareto_k"] == dict(enumerate(w.attrs["high_pareto_k"]))
 
 
 def test_mix_chains_takes_each_chain_in_proportion_to_its_weight():
@@ -369,3 +370,19 @@ def test_stack_chains_enters_the_sampler_settings_only_when_set():
     assert "stack_chains" not in SamplerConfig().to_dict()
     assert SamplerConfig(stack_chains=True).to_dict()["stack_chains"] is True
     assert SamplerConfig(**SamplerConfig(stack_chains=True).to_dict()) == SamplerConfig(stack_chains=True)
+
+
+def test_chain_stacking_warns_when_a_chains_psis_estimates_are_unreliable():
+    from scaling_bayes.inference import chain_stacking_weights
+
+    rng = np.random.default_rng(2)
+    y = np.r_[rng.normal(0.0, 1.0, size=30), 6.0]  # an outlier the draws cannot reach
+    mu = rng.normal(0.0, 0.5, size=(2, 100))  # the outlier dominates its importance weights
+    ll = -0.5 * (y[None, None, :] - mu[..., None]) ** 2 / 0.25 - 0.5 * np.log(2 * np.pi * 0.25)
+    tree = xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"mu": (("chain", "draw"), mu)}, coords={"chain": [0, 1], "draw": np.arange(100)}),
+        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), ll)}, coords={"chain": [0, 1], "draw": np.arange(100)}),
+    })
+    with pytest.warns(ConvergenceWarning, match="high Pareto k"):
+        w = chain_stacking_weights(tree, "y")
+    assert sum(w.attrs["high_pareto_k"]) >= 1
