@@ -24,6 +24,7 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import xarray as xr
+from scipy import optimize, special
 
 
 SamplerName = Literal["pymc", "nutpie", "numpyro", "blackjax"]
@@ -412,8 +413,6 @@ def dirichlet_stacking_weights(lpd: np.ndarray, concentration: float = 2.0) -> n
     splits it evenly among them, so the mixture keeps all their draws, while a chain that
     predicts far worse keeps a weight of order ``(concentration − 1) / n_cells``.
     """
-    from scipy import optimize, special
-
     lpd = np.asarray(lpd, dtype=float)
     if lpd.ndim != 2 or lpd.shape[1] < 1 or not np.isfinite(lpd).all():
         raise ValueError(f"lpd must be a finite (cells, chains) array; got shape {lpd.shape}")
@@ -471,6 +470,12 @@ def largest_remainder_counts(weights: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
+def evenly_spaced(count: int, n_draws: int) -> np.ndarray:
+    """``count`` draw positions spread evenly over ``0 … n_draws − 1`` (distinct when
+    ``count ≤ n_draws``, repeated beyond)."""
+    return np.linspace(0, n_draws - 1, count).round().astype(int)
+
+
 def mix_chains(posterior: xr.Dataset, weights: xr.DataArray) -> xr.Dataset:
     """The mixture of ``posterior``'s chains with ``weights`` (dims chain), as one chain.
 
@@ -484,8 +489,7 @@ def mix_chains(posterior: xr.Dataset, weights: xr.DataArray) -> xr.Dataset:
     pieces = []
     for position, count in enumerate(counts):
         if count:
-            take = np.linspace(0, n_draws - 1, count).round().astype(int)
-            pieces.append(posterior.isel(chain=position, draw=take, drop=True).drop_vars("draw", errors="ignore"))
+            pieces.append(posterior.isel(chain=position, draw=evenly_spaced(count, n_draws), drop=True).drop_vars("draw", errors="ignore"))
     mixed = xr.concat(pieces, dim="draw").assign_coords(draw=np.arange(n_chains * n_draws))
     return mixed.expand_dims(chain=[0]).transpose("chain", "draw", ...)
 

@@ -274,10 +274,14 @@ class LatentSkillModel:
         design, idata = self._require_fit()
         if "log_likelihood" not in idata:
             compute_log_likelihood(build_model(design, self.config), idata)
-        chains = idata["posterior_chains"] if "posterior_chains" in idata else idata["posterior"]
-        tree = xr.DataTree.from_dict({"posterior": chains.to_dataset(),
+        tree = xr.DataTree.from_dict({"posterior": self._sampled_chains(),
                                       "log_likelihood": idata["log_likelihood"].to_dataset()})
         return chain_stacking_weights(tree, "score", concentration)
+
+    def _sampled_chains(self) -> xr.Dataset:
+        """The chains as sampled: ``posterior_chains`` once :meth:`stack_chains` has run."""
+        _, idata = self._require_fit()
+        return (idata["posterior_chains"] if "posterior_chains" in idata else idata["posterior"]).to_dataset()
 
     def stack_chains(self, concentration: float = 2.0) -> xr.DataArray:
         """Replace the posterior by the stacking-weighted mixture of its chains (Yao, Vehtari &
@@ -291,12 +295,11 @@ class LatentSkillModel:
         stay in ``idata["posterior_chains"]`` and the diagnostics are still theirs.  Calling
         it again restacks those chains."""
         weights = self.chain_weights(concentration)
-        _, idata = self._require_fit()
-        chains = (idata["posterior_chains"] if "posterior_chains" in idata else idata["posterior"]).to_dataset()
+        chains = self._sampled_chains()
         mixed = mix_chains(chains, weights)
         mixed.attrs["chain_weights"] = weights.to_numpy().tolist()
-        idata["posterior_chains"] = xr.DataTree(chains)
-        idata["posterior"] = xr.DataTree(mixed)
+        self.idata["posterior_chains"] = xr.DataTree(chains)
+        self.idata["posterior"] = xr.DataTree(mixed)
         return weights
 
     # --------------------------------------------------------------- prediction

@@ -38,7 +38,7 @@ from arviz_stats.utils import ELPDDataLOOKFold
 
 from scaling_bayes.data import ScoreTable, _read_csv_keeping_names
 from scaling_bayes.inference import (
-    Diagnostics, SamplerConfig, diagnose, largest_remainder_counts, sample, warn_on_problems,
+    Diagnostics, SamplerConfig, diagnose, evenly_spaced, largest_remainder_counts, sample, warn_on_problems,
 )
 from scaling_bayes.prediction import Prediction, family_cases, summarize
 
@@ -276,8 +276,7 @@ def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -
     pieces = []
     for name, count in zip(names, counts):
         if count:
-            take = np.linspace(0, n_draws - 1, count).round().astype(int)  # distinct: spacing ≥ 1
-            piece = draws[name].transpose(*first.dims).isel(draw=take).reindex_like(labels)
+            piece = draws[name].transpose(*first.dims).isel(draw=evenly_spaced(count, n_draws)).reindex_like(labels)
             pieces.append(piece.drop_vars("draw", errors="ignore"))
     mixed = xr.concat(pieces, dim="draw")
     return mixed.assign_coords(draw=np.arange(n_draws))
