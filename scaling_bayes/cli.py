@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+#: The protocol's benchmark sets (``--setting``), named here so the CLI parses without loading the package.
+PROTOCOL_BENCHMARK_SETS = ("leaderboard_v1", "leaderboard_v2", "all12")
+
 
 def _add_structure_args(p: argparse.ArgumentParser) -> None:
     """The latent-skill model's optional structure, defaults from ``ModelConfig``."""
@@ -246,8 +249,11 @@ def cmd_stack(args: argparse.Namespace) -> int:
         if not Path(path, "predictions.csv").is_file():
             raise SystemExit(f"error: run {name!r}: {path} has no predictions.csv (write it with `scaling-bayes evaluate`)")
         runs[name] = path
+    settings = None
+    if args.setting is not None or args.n_train is not None:
+        settings = evaluation_settings(args.setting, args.n_train)
     try:
-        stack_runs(runs, args.out, by=args.by, random_seed=args.seed)
+        stack_runs(runs, args.out, by=args.by, random_seed=args.seed, settings=settings)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
     print((Path(args.out) / "summary.md").read_text())
@@ -319,8 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="run Sloth's leave-family-out protocol (Dask-distributed)")
     p.add_argument("--protocol", default="sloth", choices=["sloth"])
-    p.add_argument("--setting", default=None,
-                   choices=["leaderboard_v1", "leaderboard_v2", "all12"],
+    p.add_argument("--setting", default=None, choices=PROTOCOL_BENCHMARK_SETS,
                    help="one benchmark set (default: all three)")
     p.add_argument("--n-train", type=int, default=None, choices=[0, 1, 2],
                    help="models kept in training per test family (default: 1 and 2, the paper's "
@@ -347,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learn the weights per benchmark, partially pooled across benchmarks "
                    "(Bayesian hierarchical stacking; default: one weight vector per test group)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the hierarchical weights' NUTS runs")
+    p.add_argument("--setting", default=None, choices=PROTOCOL_BENCHMARK_SETS,
+                   help="stack only this benchmark set's settings (default: every setting the runs share)")
+    p.add_argument("--n-train", type=int, default=None, choices=[0, 1, 2],
+                   help="stack only this number of training models per family")
     p.set_defaults(func=cmd_stack)
 
     p = sub.add_parser("figures", help="regenerate every figure (PNG and PDF) from a fit")

@@ -240,16 +240,21 @@ def mixture_mean(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]
 def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -> xr.DataArray:
     """Draws from the mixture ``Σ_k w_k p_k`` of several forecasters' predictive draws.
 
-    Every chain keeps its length ``D``: forecaster ``k`` contributes ``n_k`` of its own
-    chain's draws, ``n_k`` the largest-remainder rounding of ``w_k D``, taken evenly spaced
-    along the chain (deterministic: no random numbers, and the same draws for every variable
-    mixed with the same weights).  A forecaster with weight 0 contributes nothing.
+    When every forecaster has the same (chain, draw) sizes, every chain keeps its length
+    ``D``: forecaster ``k`` contributes ``n_k`` of its own chain's draws, ``n_k`` the
+    largest-remainder rounding of ``w_k D``, taken evenly spaced along the chain.  When the
+    sizes differ (say a chain-stacked fit, one chain of ``C·D`` draws, beside an unstacked
+    one), the result is one chain of ``S`` draws, ``S`` the largest number of draws any
+    forecaster has: forecaster ``k`` contributes the rounding of ``w_k S`` draws evenly
+    spaced over all of its own draws, repeated where it has fewer.  Either way the draws are
+    deterministic (no random numbers, the same draws for every variable mixed with the same
+    weights), and a forecaster with weight 0 contributes nothing.
 
     Parameters
     ----------
     draws : mapping of name to DataArray
-        Dims (chain, draw, model, benchmark), the same sizes and labels for every name (the
-        labels may come in another order).
+        Dims (chain, draw, model, benchmark), the same model and benchmark labels for every
+        name (they may come in another order).
     weights : mapping of name to float
         Non-negative mixture weights over the same names, summing to 1.
 
@@ -265,18 +270,27 @@ def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -
     if (w < 0).any() or not np.isclose(w.sum(), 1.0):
         raise ValueError(f"weights {dict(zip(names, w.tolist()))} must be non-negative and sum to 1")
     first = draws[names[0]].transpose("chain", "draw", "model", "benchmark")
-    for name in names[1:]:
-        if dict(draws[name].sizes) != dict(first.sizes):
-            raise ValueError(
-                f"draws of {name!r} have sizes {dict(draws[name].sizes)}, those of {names[0]!r} {dict(first.sizes)}"
-            )
-    n_draws = first.sizes["draw"]
-    counts = largest_remainder_counts(w, n_draws)
     labels = first.isel(chain=0, draw=0, drop=True)
+    for name in names[1:]:
+        other = {d: draws[name].sizes.get(d) for d in ("model", "benchmark")}
+        if other != {d: first.sizes[d] for d in ("model", "benchmark")}:
+            raise ValueError(
+                f"draws of {name!r} have sizes {dict(draws[name].sizes)}, those of {names[0]!r} {dict(first.sizes)}: "
+                "every forecaster must predict the same models and benchmarks"
+            )
+    aligned = {n: draws[n].transpose(*first.dims).reindex_like(labels) for n in names}
+    if all(aligned[n].sizes["chain"] == first.sizes["chain"] and aligned[n].sizes["draw"] == first.sizes["draw"]
+           for n in names):
+        n_draws, pools = first.sizes["draw"], aligned
+    else:  # differing (chain, draw) shapes: pool each forecaster's draws into one chain
+        pools = {n: d.stack(sample=("chain", "draw")).drop_vars(["sample", "chain", "draw"])
+                 .rename(sample="draw").expand_dims(chain=[0]).transpose(*first.dims) for n, d in aligned.items()}
+        n_draws = max(p.sizes["draw"] for p in pools.values())
+    counts = largest_remainder_counts(w, n_draws)
     pieces = []
     for name, count in zip(names, counts):
         if count:
-            piece = draws[name].transpose(*first.dims).isel(draw=evenly_spaced(count, n_draws)).reindex_like(labels)
+            piece = pools[name].isel(draw=evenly_spaced(count, pools[name].sizes["draw"]))
             pieces.append(piece.drop_vars("draw", errors="ignore"))
     mixed = xr.concat(pieces, dim="draw")
     return mixed.assign_coords(draw=np.arange(n_draws))

@@ -156,3 +156,17 @@ def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
         main(["stack", str(runs["plain"]), "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit, match="has no predictions.csv"):
         main(["stack", f"a={runs['plain']}", f"b={tmp_path / 'nowhere'}", "--out", str(tmp_path / "x")])
+
+    # a run over more settings stacks with the others on the settings they share, when named
+    wider = functools.partial(GaussianClimatology, log_dir=str(tmp_path), shift=0.2, n_draws=20)
+    run_protocol(wider, out_dir=tmp_path / "wider", data=data, scheduler="sync", progress=False,
+                 folds=[*folds, *sloth_folds("leaderboard_v2", 1, data=data)[:2]])
+    with pytest.raises(SystemExit, match="covers other rows"):
+        main(["stack", f"plain={runs['plain']}", f"shifted={tmp_path / 'wider'}", "--out", str(tmp_path / "x")])
+    assert main(["stack", f"plain={runs['plain']}", f"shifted={tmp_path / 'wider'}", "--setting", "leaderboard_v2",
+                 "--n-train", "2", "--out", str(tmp_path / "subset")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "subset" / "predictions.csv"),
+                                  pd.read_csv(tmp_path / "stacked" / "predictions.csv"))
+    assert len(pd.read_csv(tmp_path / "subset" / "diagnostics.csv")) == len(folds)
+    with pytest.raises(ValueError, match=r"run 'plain' has no rows for setting\(s\) \[\('leaderboard_v2', 1\)\]"):
+        stack_runs(runs, tmp_path / "x", settings=[("leaderboard_v2", 1)])

@@ -115,8 +115,25 @@ def test_mix_draws_takes_each_forecasters_share_of_every_chain():
     assert float(mixed.sel(model="m1").max()) == 2.0 and float(mixed.sel(model="m2").max()) == 1.0
     with pytest.raises(ValueError, match="sum to 1"):
         mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0)}, {"a": 0.5, "b": 0.6})
-    with pytest.raises(ValueError, match="sizes"):
-        mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0, n_draws=8)}, {"a": 0.5, "b": 0.5})
+    with pytest.raises(ValueError, match="same models and benchmarks"):
+        mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0, models=("m1",))}, {"a": 0.5, "b": 0.5})
+
+
+def test_mix_draws_pools_forecasters_whose_chain_shapes_differ():
+    """A chain-stacked fit (one chain of C·D draws) mixes with an unstacked one (C × D): the
+    result is one chain of the largest forecaster's number of draws, each forecaster's share
+    of it evenly spaced over all its own draws, repeated where it has too few."""
+    pooled = constant_draws(1.0).isel(chain=[0]).copy(data=np.arange(10.0)[None, :, None, None] * np.ones((1, 10, 2, 2)))
+    pooled = xr.concat([pooled, pooled + 10], dim="draw").assign_coords(draw=np.arange(20))  # 1 × 20: values 0..19
+    short = constant_draws(-1.0, n_draws=3)  # 2 × 3 = 6 draws
+    mixed = mix_draws({"a": pooled, "b": short}, {"a": 0.25, "b": 0.75})
+    assert mixed.dims == ("chain", "draw", "model", "benchmark") and dict(mixed.sizes)["chain"] == 1
+    assert mixed.sizes["draw"] == 20
+    values = mixed.isel(model=0, benchmark=0).values.ravel()
+    # 5 of a's 20 draws, evenly spaced over both of its halves; b's 6 draws repeated to fill 15
+    assert (values == -1.0).sum() == 15
+    np.testing.assert_array_equal(np.sort(values[values >= 0]), [0, 5, 10, 14, 19])
+    assert (mixed.sel(model="m2") == mixed.sel(model="m1")).all()
 
 
 def test_mix_draws_by_benchmark_uses_each_benchmarks_weights():

@@ -199,8 +199,15 @@ def _stacked_fold_diagnostics(diagnostics: list[pd.DataFrame]) -> pd.DataFrame:
     return frame.groupby([*SETTING_KEYS, "test_group"], sort=False).agg(agg).reset_index()
 
 
+def _in_settings(frame: pd.DataFrame, settings: set[tuple[str, int]]) -> pd.Series:
+    """Whether each row's (benchmark_set, n_train_per_family) is one of ``settings``."""
+    keys = pd.MultiIndex.from_arrays([frame["benchmark_set"].astype(str), frame["n_train_per_family"].astype(int)])
+    return pd.Series(keys.isin(list(settings)), index=frame.index)
+
+
 def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-               by: str | None = None, random_seed: int = 0) -> EvaluationResult:
+               by: str | None = None, random_seed: int = 0,
+               settings: Sequence[tuple[str, int]] | None = None) -> EvaluationResult:
     """Stack protocol runs written by :func:`~scaling_bayes.evaluation.run_protocol` and save
     the stacked run (every table of an :class:`~scaling_bayes.evaluation.EvaluationResult`,
     plus ``stacking_weights.csv``) to ``out_dir``.  A stacked fold's diagnostics are its
@@ -214,16 +221,35 @@ def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.Pat
         Where the stacked run goes.
     by, random_seed
         Passed to :func:`cross_fold_stacking` (``by="benchmark"``: weights per benchmark).
+    settings : sequence of (benchmark_set, n_train_per_family), optional
+        Stack only these settings (every run must cover them; other settings in a run are
+        left out).  Default: every setting, which the runs must share.
 
     Returns
     -------
     EvaluationResult
+
+    Raises
+    ------
+    ValueError
+        If a run lacks one of ``settings``.
     """
     predictions = {name: _read_csv(Path(path) / EvaluationResult.FILES["predictions"]) for name, path in runs.items()}
     draws = {name: load_fold_draws(path) for name, path in runs.items()}
+    if settings is not None:
+        wanted = {(str(b), int(n)) for b, n in settings}
+        for name, frame in predictions.items():
+            mask = _in_settings(frame, wanted)
+            missing = sorted(wanted - set(zip(frame.loc[mask, "benchmark_set"], frame.loc[mask, "n_train_per_family"])))
+            if missing:
+                raise ValueError(f"run {name!r} has no rows for setting(s) {missing}; evaluate them first")
+            predictions[name] = frame[mask].reset_index(drop=True)
+            draws[name] = {k: v for k, v in draws[name].items() if (k[0], k[1]) in wanted}
     stacked, weights = cross_fold_stacking(predictions, draws, DEFAULT_PROBS, by=by, random_seed=random_seed)
     diagnostics = [_read_csv(Path(path) / EvaluationResult.FILES["diagnostics"]) for path in runs.values()
                    if (Path(path) / EvaluationResult.FILES["diagnostics"]).is_file()]
+    if settings is not None:
+        diagnostics = [d[_in_settings(d, wanted)] for d in diagnostics]
     result = EvaluationResult.from_predictions(
         stacked, _stacked_fold_diagnostics(diagnostics) if diagnostics else None, out_dir=out_dir
     )
