@@ -18,6 +18,7 @@ from scaling_bayes.evaluation import (
     prediction_cases,
     sloth_folds,
 )
+from scaling_bayes.evaluation.protocol import MAX_GROUP_SLUG
 from scaling_bayes.evaluation.reference import load_reference_errors
 
 
@@ -79,6 +80,12 @@ def test_group_label_and_slug():
     assert fold.group_label == "pythia+dolly-v2"
     assert fold.slug == "all12_n1__pythia-dolly-v2"
     assert fold.setting == ("all12", 1)
+    # a long group's slug is cut to a file-system-safe length and stays unique
+    many = [f"family-number-{i}" for i in range(40)]
+    long_slugs = {Fold("all12", 1, group, ("a",), ("b",), ("MMLU",)).slug for group in (many, many[:-1], many[1:])}
+    assert len(long_slugs) == 3 and all(len(s) <= len("all12_n1__") + MAX_GROUP_SLUG for s in long_slugs)
+    assert all(s.startswith("all12_n1__family-number-0-family-number-1-") or s.startswith("all12_n1__family-number-1-")
+               for s in long_slugs)
     assert Fold("leaderboard_v2", 1, ["a"], ["b"], ["c"]).benchmarks == tuple(load_protocol().benchmark_sets["leaderboard_v2"])
 
 

@@ -4,8 +4,9 @@
 - :mod:`.reference`: the Sloth paper's per-model errors and their family-macro aggregation.
 - :mod:`.metrics`: accuracy (family-macro / pooled MAE), calibration (interval coverage and
   width, CRPS), the side-by-side comparison with Sloth and paired win rates.
-- :mod:`.holdout`: :func:`largest_model_fold`, a within-training extrapolation check (each
-  family's largest size held out) for choosing a model without a protocol's test families.
+- :mod:`.holdout`: :func:`family_holdout_folds`, the protocol's rule on any data (random
+  folds of test families), and :func:`largest_model_fold`, a within-training extrapolation
+  check (each family's largest size held out) for choosing a model without a protocol's test families.
 - :mod:`.calibration`: cross-fold conformal recalibration of the intervals, learned only from
   the families a fold trained on (reported beside the pure posterior intervals).
 - :mod:`.runner`: :func:`run_protocol` fits a forecaster on every fold (Dask distributed,
@@ -13,7 +14,7 @@
 """
 
 from .calibration import conformal_quantile, cross_fold_conformal, nonconformity
-from .holdout import largest_model_fold
+from .holdout import family_holdout_folds, largest_model_fold
 from .metrics import (
     DEFAULT_PROBS,
     PREDICTION_COLUMNS,
@@ -65,6 +66,7 @@ __all__ = [
     "evaluate_fold",
     "fold_cases",
     "fold_split",
+    "family_holdout_folds",
     "largest_model_fold",
     "load_protocol",
     "load_reference_errors",

@@ -16,6 +16,7 @@ reproduced whatever the tie-break); for determinism we sort stably by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -31,6 +32,9 @@ from ._resources import bundled
 
 if TYPE_CHECKING:  # pragma: no cover
     from scaling_bayes.data import ScoreTable
+
+#: Longest test-group part of a :attr:`Fold.slug` (the protocol's own are at most ~70).
+MAX_GROUP_SLUG = 100
 
 __all__ = [
     "SETTINGS",
@@ -181,8 +185,13 @@ class Fold:
 
     @property
     def slug(self) -> str:
-        """File-name friendly identifier ``<setting>__<group-slug>``."""
+        """File-name friendly identifier ``<setting>__<group-slug>``; a group slug longer than
+        :data:`MAX_GROUP_SLUG` characters is cut and ends with a hash of the whole label, so
+        that it stays unique and within file systems' name limits."""
         group = re.sub(r"[^A-Za-z0-9._-]+", "-", self.group_label).strip("-")
+        if len(group) > MAX_GROUP_SLUG:
+            digest = hashlib.sha1(self.group_label.encode("utf-8")).hexdigest()[:10]
+            group = f"{group[:MAX_GROUP_SLUG - 11]}-{digest}"
         return f"{self.setting.label}__{group}"
 
 
