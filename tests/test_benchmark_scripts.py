@@ -101,3 +101,33 @@ def test_merge_refuses_runs_fitted_under_different_configurations(tmp_path, caps
     assert not (tmp_path / "merged").exists()
     merged = compare_runs.merge(tmp_path / "merged", runs, allow_mixed=True)
     assert len(merged.predictions) == len(preds)
+
+
+def test_lvf_headline_reads_each_settings_average_in_pp_from_a_run_on_random_family_folds(tmp_path) -> None:
+    """The runner on data outside the protocol (LVF v2, random family folds, no Sloth reference
+    rows) and the script's one-row-per-setting headline, in pp and %."""
+    import functools
+    import warnings
+
+    import numpy as np
+
+    from scaling_bayes import load_dataset
+    from scaling_bayes.evaluation import family_holdout_folds, run_protocol
+    from test_evaluation_stacking import GaussianClimatology
+
+    lvf_protocol = _script("lvf_protocol")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        data = load_dataset("lvf_leaderboard_v2").fittable()
+    folds = family_holdout_folds(data, "lvf_leaderboard_v2", n_folds=3)
+    factory = functools.partial(GaussianClimatology, log_dir=str(tmp_path), n_draws=20)
+    result = run_protocol(factory, out_dir=tmp_path / "run", data=data, folds=folds, scheduler="sync", progress=False)
+    assert len(result.predictions) == sum(len(f.test_models) for f in folds) * len(data.benchmarks)
+    row = lvf_protocol.headline(result, "climatology")
+    assert len(row) == 1 and row.loc[0, "forecaster"] == "climatology"
+    assert row.loc[0, "benchmark_set"] == "lvf_leaderboard_v2" and row.loc[0, "n_train_per_family"] == 1
+    metrics = result.metrics.reset_index()
+    average = metrics[metrics["benchmark"] == "Average"].iloc[0]
+    np.testing.assert_allclose(row.loc[0, "mae_family_macro_pp"], 100 * average["mae_family_macro"])
+    np.testing.assert_allclose(row.loc[0, "coverage_90"], 100 * average["coverage_90"])
+    assert row.loc[0, "n_rows"] == result.predictions["observed"].notna().sum()
