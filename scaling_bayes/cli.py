@@ -204,6 +204,36 @@ def evaluation_settings(benchmark_set: str | None, n_train: int | None) -> list[
     return settings
 
 
+def _evaluation_protocol(args: argparse.Namespace) -> dict:
+    """``run_protocol``'s folds: Sloth's settings (``--protocol sloth``, the bundled data), or
+    random family folds of ``--data`` (``--protocol families``)."""
+    if args.protocol == "sloth":
+        if args.data is not None or args.benchmarks is not None:
+            raise SystemExit("error: --data / --benchmarks choose the data of --protocol families; "
+                             "--protocol sloth runs on the bundled Sloth data")
+        return {"settings": evaluation_settings(args.setting, args.n_train)}
+    from scaling_bayes.data import available_datasets
+    from scaling_bayes.evaluation import family_holdout_folds
+
+    if args.setting is not None:
+        raise SystemExit("error: --setting names one of Sloth's benchmark sets; with --protocol families "
+                         "choose the benchmarks with --benchmarks")
+    if args.n_train == 0:
+        raise SystemExit("error: --protocol families forecasts each tested family from its smallest "
+                         "models: use --n-train 1 or 2")
+    source = args.data or "sloth_curated"
+    data = _load_table(source, args.benchmarks).fittable()
+    name = source if source in available_datasets() else Path(source).stem
+    if args.benchmarks:
+        name = f"{name}_{args.benchmarks.replace(',', '-')}"
+    try:
+        folds = [f for n in ([args.n_train] if args.n_train else [1, 2])
+                 for f in family_holdout_folds(data, name, n_train=n, n_folds=args.folds, random_seed=args.fold_seed)]
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    return {"folds": folds, "data": data}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from functools import partial
 
@@ -211,7 +241,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from scaling_bayes.evaluation import run_protocol
     from scaling_bayes.skill_model import LatentSkillModel
 
-    settings = evaluation_settings(args.setting, args.n_train)
+    protocol = _evaluation_protocol(args)
     if args.model == "flops-baseline":
         defaults = build_parser().parse_args(["evaluate"])
         options = argparse.ArgumentParser(add_help=False)
@@ -227,7 +257,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         factory = partial(LatentSkillModel, n_skills=args.n_skills, **_structure_kwargs(args))
     result = run_protocol(
-        factory, settings=settings, out_dir=args.out, scheduler=args.scheduler,
+        factory, **protocol, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
         sample_kwargs={"chains": args.chains, "draws": args.draws, "tune": args.tune,
                        "progressbar": False, **_sampler_overrides(args)},
@@ -324,12 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("evaluate", help="run Sloth's leave-family-out protocol (Dask-distributed)")
-    p.add_argument("--protocol", default="sloth", choices=["sloth"])
+    p.add_argument("--protocol", default="sloth", choices=["sloth", "families"],
+                   help="sloth: the paper's hand-listed test groups on the bundled Sloth data (default); "
+                   "families: the same rule on --data, every family with more sizes than --n-train "
+                   "tested once, dealt at random into --folds folds")
     p.add_argument("--setting", default=None, choices=PROTOCOL_BENCHMARK_SETS,
                    help="one benchmark set (default: all three)")
     p.add_argument("--n-train", type=int, default=None, choices=[0, 1, 2],
                    help="models kept in training per test family (default: 1 and 2, the paper's "
                    "settings; 0 holds out every model of each test group: families never seen)")
+    p.add_argument("--data", default=None,
+                   help="--protocol families: a bundled dataset or a wide CSV, as for `fit` (default: sloth_curated)")
+    p.add_argument("--benchmarks", default=None,
+                   help="--protocol families: benchmark set or comma-separated list (default: the dataset's own)")
+    p.add_argument("--folds", type=int, default=5, help="--protocol families: number of folds (default 5)")
+    p.add_argument("--fold-seed", type=int, default=0,
+                   help="--protocol families: seed of the families' shuffle into folds (default 0)")
     p.add_argument("--n-skills", "-k", type=int, default=4)
     _add_structure_args(p)
     p.add_argument("--model", default="latent-skill", choices=["latent-skill", "flops-baseline"],

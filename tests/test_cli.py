@@ -167,3 +167,37 @@ def test_flops_baseline_rejects_the_latent_models_structure_options():
         main(["evaluate", "--model", "flops-baseline", "--family-slopes"])
     with pytest.raises(SystemExit, match="--n-skills"):
         main(["evaluate", "--model", "flops-baseline", "-k", "3"])
+
+
+def test_evaluate_families_protocol_runs_random_family_folds_of_the_given_data(monkeypatch, tmp_path):
+    """``--protocol families`` hands ``run_protocol`` the folds of
+    :func:`~scaling_bayes.evaluation.family_holdout_folds` on ``--data``, with the seed and
+    fold count given; options of the other protocol are refused by name."""
+    import warnings
+
+    import scaling_bayes.evaluation as evaluation
+    from scaling_bayes import load_dataset
+
+    calls = {}
+    monkeypatch.setattr(evaluation, "run_protocol", lambda factory, **kw: calls.setdefault("evaluate", kw))
+    main(["evaluate", "--protocol", "families", "--data", "lvf_leaderboard_v2", "--n-train", "1", "--folds", "4",
+          "--fold-seed", "2", "--out", str(tmp_path / "e")])
+    kw = calls.pop("evaluate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        data = load_dataset("lvf_leaderboard_v2").fittable()
+    assert kw["folds"] == evaluation.family_holdout_folds(data, "lvf_leaderboard_v2", n_train=1, n_folds=4, random_seed=2)
+    assert set(kw["data"].models.index) == set(data.models.index) and "settings" not in kw
+    # both n_train settings by default; a benchmark subset names the folds' benchmark set
+    main(["evaluate", "--protocol", "families", "--benchmarks", "leaderboard_v2", "--out", str(tmp_path / "e")])
+    folds = calls.pop("evaluate")["folds"]
+    assert {f.setting for f in folds} == {("sloth_curated_leaderboard_v2", 1), ("sloth_curated_leaderboard_v2", 2)}
+    assert len(folds) == 10
+    with pytest.raises(SystemExit, match="--setting names one of Sloth's"):
+        main(["evaluate", "--protocol", "families", "--setting", "all12"])
+    with pytest.raises(SystemExit, match="use --n-train 1 or 2"):
+        main(["evaluate", "--protocol", "families", "--n-train", "0"])
+    with pytest.raises(SystemExit, match="n_folds=500: use 2 to"):
+        main(["evaluate", "--protocol", "families", "--folds", "500"])
+    with pytest.raises(SystemExit, match="--protocol sloth runs on the bundled Sloth data"):
+        main(["evaluate", "--data", "lvf_leaderboard_v2"])
