@@ -18,7 +18,7 @@ steps), and the stack learns each fold's weights per benchmark from the other fo
 Writes each component's run to ``OUT/components/<name>`` (fold caches; an interrupted run
 resumes), the stack to ``OUT/stacked``, and prints and saves (``OUT/summary.csv``) per dataset
 and forecaster: family-macro MAE of the posterior mean, pooled 90% coverage and width, CRPS and
-the log score.
+the log score, with the 90% coverage's bootstrap interval over test families.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from scaling_bayes import load_dataset
-from scaling_bayes.evaluation import family_holdout_folds, run_protocol
+from scaling_bayes.evaluation import coverage_intervals, family_holdout_folds, run_protocol
 from scaling_bayes.evaluation.stacking import stack_runs
 from stacking_protocol import COMPONENTS, DEFAULT_COMPONENTS
 
@@ -40,13 +40,20 @@ DATASETS = ("lvf_leaderboard_v1", "lvf_leaderboard_v2")
 
 
 def headline(result, name: str) -> pd.DataFrame:
-    """One row per setting: the run's averaged metrics, in pp / %."""
+    """One row per setting: the run's averaged metrics, in pp / %, and the 90% coverage's
+    90% bootstrap interval over test families (each family's cells resampled together:
+    in these tables every family is its own base family, so families share no effect)."""
     m = result.metrics.reset_index()
     avg = m[m["benchmark"] == "Average"].set_index(["benchmark_set", "n_train_per_family"])
+    by_family = result.predictions.assign(test_group=result.predictions["family2"])
+    interval = coverage_intervals(by_family, 0.9, 0.9).drop(index=("all", 0))
     return pd.DataFrame({
         "forecaster": name,
         "mae_family_macro_pp": 100 * avg["mae_family_macro"],
         "coverage_90": 100 * avg["coverage_90"],
+        "coverage_90_lower": 100 * interval["lower"],
+        "coverage_90_upper": 100 * interval["upper"],
+        "n_families": interval["n_units"],
         "width_90_pp": 100 * avg["width_90"],
         "crps_family_macro_pp": 100 * avg["crps_family_macro"],
         "log_score_pooled": avg["log_score_pooled"],
