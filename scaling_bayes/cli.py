@@ -281,7 +281,14 @@ def cmd_stack(args: argparse.Namespace) -> int:
         runs[name] = path
     settings = None
     if args.setting is not None or args.n_train is not None:
-        settings = evaluation_settings(args.setting, args.n_train)
+        first = pd.read_csv(Path(next(iter(runs.values())), "predictions.csv"),
+                            usecols=["benchmark_set", "n_train_per_family"]).drop_duplicates()
+        settings = [(str(b), int(n)) for b, n in first.itertuples(index=False)
+                    if args.setting in (None, b) and args.n_train in (None, n)]
+        if not settings:
+            have = ", ".join(f"{b} n={n}" for b, n in first.itertuples(index=False))
+            raise SystemExit(f"error: no setting of run {next(iter(runs))!r} matches --setting {args.setting} "
+                             f"--n-train {args.n_train}; it has {have}")
     try:
         stack_runs(runs, args.out, by=args.by, random_seed=args.seed, settings=settings)
     except ValueError as exc:
@@ -392,9 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learn the weights per benchmark, partially pooled across benchmarks "
                    "(Bayesian hierarchical stacking; default: one weight vector per test group)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the hierarchical weights' NUTS runs")
-    p.add_argument("--setting", default=None, choices=PROTOCOL_BENCHMARK_SETS,
-                   help="stack only this benchmark set's settings (default: every setting the runs share)")
-    p.add_argument("--n-train", type=int, default=None, choices=[0, 1, 2],
+    p.add_argument("--setting", default=None,
+                   help="stack only this benchmark set's settings, e.g. all12 or lvf_leaderboard_v2 "
+                   "(default: every setting the runs share)")
+    p.add_argument("--n-train", type=int, default=None,
                    help="stack only this number of training models per family")
     p.set_defaults(func=cmd_stack)
 

@@ -168,5 +168,11 @@ def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "subset" / "predictions.csv"),
                                   pd.read_csv(tmp_path / "stacked" / "predictions.csv"))
     assert len(pd.read_csv(tmp_path / "subset" / "diagnostics.csv")) == len(folds)
+    with pytest.raises(SystemExit, match="no setting of run 'plain' matches --setting all12.*leaderboard_v2 n=2"):
+        main(["stack", f"plain={runs['plain']}", f"shifted={tmp_path / 'wider'}", "--setting", "all12",
+              "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match=r"run 'plain' has no rows for setting\(s\) \[\('leaderboard_v2', 1\)\]"):
+        main(["stack", f"shifted={tmp_path / 'wider'}", f"plain={runs['plain']}", "--n-train", "1",
+              "--out", str(tmp_path / "x")])
     with pytest.raises(ValueError, match=r"run 'plain' has no rows for setting\(s\) \[\('leaderboard_v2', 1\)\]"):
         stack_runs(runs, tmp_path / "x", settings=[("leaderboard_v2", 1)])
