@@ -278,19 +278,18 @@ def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -
                 f"draws of {name!r} have sizes {dict(draws[name].sizes)}, those of {names[0]!r} {dict(first.sizes)}: "
                 "every forecaster must predict the same models and benchmarks"
             )
-    aligned = {n: draws[n].transpose(*first.dims).reindex_like(labels) for n in names}
-    if all(aligned[n].sizes["chain"] == first.sizes["chain"] and aligned[n].sizes["draw"] == first.sizes["draw"]
-           for n in names):
-        n_draws, pools = first.sizes["draw"], aligned
+    pools = {n: draws[n].transpose(*first.dims) for n in names}
+    if len({(d.sizes["chain"], d.sizes["draw"]) for d in pools.values()}) == 1:
+        n_draws = first.sizes["draw"]
     else:  # differing (chain, draw) shapes: pool each forecaster's draws into one chain
         pools = {n: d.stack(sample=("chain", "draw")).drop_vars(["sample", "chain", "draw"])
-                 .rename(sample="draw").expand_dims(chain=[0]).transpose(*first.dims) for n, d in aligned.items()}
+                 .rename(sample="draw").expand_dims(chain=[0]).transpose(*first.dims) for n, d in pools.items()}
         n_draws = max(p.sizes["draw"] for p in pools.values())
     counts = largest_remainder_counts(w, n_draws)
     pieces = []
     for name, count in zip(names, counts):
         if count:
-            piece = pools[name].isel(draw=evenly_spaced(count, pools[name].sizes["draw"]))
+            piece = pools[name].isel(draw=evenly_spaced(count, pools[name].sizes["draw"])).reindex_like(labels)
             pieces.append(piece.drop_vars("draw", errors="ignore"))
     mixed = xr.concat(pieces, dim="draw")
     return mixed.assign_coords(draw=np.arange(n_draws))

@@ -20,6 +20,7 @@ else trains.  One fit per model variant; evaluate it with
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from scaling_bayes.data import ScoreTable
 
@@ -59,11 +60,18 @@ def largest_model_fold(data: ScoreTable, benchmark_set: str = "all12", *, min_si
         )
     largest = sizes.transform("max")
     is_test = models["family"].isin(tested) & (models["params_b"] == largest)
+    return _fold(data, benchmark_set, min_sizes - 1, tested, is_test)
+
+
+def _fold(data: ScoreTable, benchmark_set: str, n_train: int, group, is_test: pd.Series) -> Fold:
+    """The fold testing the models where ``is_test`` (indexed by model) holds; both model lists
+    sorted by (family, params_b, model) as in :func:`~scaling_bayes.evaluation.sloth_folds`."""
+    models = data.models
     order = models.assign(_name=models.index).sort_values(["family", "params_b", "_name"]).index
     return Fold(
         benchmark_set=benchmark_set,
-        n_train_per_family=min_sizes - 1,
-        test_group=tuple(tested),
+        n_train_per_family=n_train,
+        test_group=tuple(group),
         train_models=tuple(m for m in order if not is_test[m]),
         test_models=tuple(m for m in order if is_test[m]),
         benchmarks=tuple(data.benchmarks),
@@ -110,16 +118,7 @@ def family_holdout_folds(data: ScoreTable, benchmark_set: str, *, n_train: int =
             f"{n_train} distinct sizes (params_b)."
         )
     rank = models.groupby("family")["params_b"].rank(method="dense")  # 1 = the family's smallest size
-    order = models.assign(_name=models.index).sort_values(["family", "params_b", "_name"]).index
     shuffled = np.random.default_rng(random_seed).permutation(testable)
-    folds = []
-    for group in np.array_split(shuffled, n_folds):
-        group = tuple(sorted(str(f) for f in group))
-        is_test = models["family"].isin(group) & (rank > n_train)
-        folds.append(Fold(
-            benchmark_set=benchmark_set, n_train_per_family=n_train, test_group=group,
-            train_models=tuple(m for m in order if not is_test[m]),
-            test_models=tuple(m for m in order if is_test[m]),
-            benchmarks=tuple(data.benchmarks),
-        ))
-    return folds
+    groups = [sorted(str(f) for f in group) for group in np.array_split(shuffled, n_folds)]
+    return [_fold(data, benchmark_set, n_train, group, models["family"].isin(group) & (rank > n_train))
+            for group in groups]
