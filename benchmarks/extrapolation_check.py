@@ -23,6 +23,7 @@ import pandas as pd
 from loo_compare import parse_variant, variant_parser
 from scaling_bayes import LatentSkillModel, load_dataset
 from scaling_bayes.evaluation import evaluate_fold, largest_model_fold
+from scaling_bayes.evaluation.metrics import observed_at_resolution
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -30,7 +31,8 @@ RESULTS = Path(__file__).parent / "results"
 def summarise(rows: pd.DataFrame) -> dict[str, float]:
     """Pooled accuracy and calibration of one variant's prediction rows, in pp / %."""
     rows = rows[rows["observed"].notna()]
-    inside = lambda p: ((rows["observed"] >= rows[f"lower_{p}"]) & (rows["observed"] <= rows[f"upper_{p}"])).mean()  # noqa: E731
+    resolved = observed_at_resolution(rows)
+    inside = lambda p: resolved.between(rows[f"lower_{p}"], rows[f"upper_{p}"]).mean()  # noqa: E731
     return {
         "mae_mean_pp": float(100 * (rows["mean"] - rows["observed"]).abs().mean()),
         "mae_median_pp": float(100 * (rows["median"] - rows["observed"]).abs().mean()),

@@ -21,6 +21,7 @@ import pandas as pd
 
 from scaling_bayes import plots
 from scaling_bayes.data import ScoreTable, load_dataset
+from scaling_bayes.evaluation.metrics import observed_at_resolution
 from scaling_bayes.inference import Diagnostics, SamplerConfig
 from scaling_bayes.plots import plot_scaling_curves
 from scaling_bayes.skill_model import LatentSkillModel
@@ -88,7 +89,7 @@ def run_demo(
     observed = data.scores.loc[held["model"]].stack().rename("observed")
     observed.index.names = ["model", "benchmark"]
     intervals = pred.table.merge(observed.reset_index(), on=["model", "benchmark"], how="left")
-    intervals["covered"] = intervals["observed"].between(intervals["lower"], intervals["upper"])
+    intervals["covered"] = observed_at_resolution(intervals).between(intervals["lower"], intervals["upper"])
     intervals.to_csv(out / "demo_intervals.csv", index=False)
 
     curves = pd.DataFrame(

@@ -131,3 +131,40 @@ def test_lvf_headline_reads_each_settings_average_in_pp_from_a_run_on_random_fam
     np.testing.assert_allclose(row.loc[0, "mae_family_macro_pp"], 100 * average["mae_family_macro"])
     np.testing.assert_allclose(row.loc[0, "coverage_90"], 100 * average["coverage_90"])
     assert row.loc[0, "n_rows"] == result.predictions["observed"].notna().sum()
+
+
+def test_rescore_rewrites_derived_tables_and_finds_a_compared_run_by_its_mae(tmp_path) -> None:
+    """``rescore_results``: a run's stale metrics are recomputed from its predictions, and a
+    ``compare_*.md`` column is rewritten from the one same-named run whose MAE it shows."""
+    import pandas as pd
+
+    from scaling_bayes.evaluation import compute_metrics
+
+    rescore = _script("rescore_results")
+    preds = pd.read_csv(BENCHMARKS / "results" / "sloth_translog_sq" / "predictions.csv")
+    preds = preds[preds["benchmark_set"] == "leaderboard_v2"]
+    runs = []
+    for n in (1, 2):
+        run = tmp_path / f"n{n}" / "latent"
+        run.mkdir(parents=True)
+        preds[preds["n_train_per_family"] == n].to_csv(run / "predictions.csv", index=False)
+        runs.append(run)
+    stale = compute_metrics(preds[preds["n_train_per_family"] == 1]).assign(coverage_90=0.0)
+    stale.to_csv(runs[0] / "metrics.csv")
+    rescore.rescore_run(runs[0])
+    fresh = pd.read_csv(runs[0] / "metrics.csv", index_col=[0, 1, 2])
+    assert fresh["coverage_90"].to_numpy() == pytest.approx(
+        compute_metrics(preds[preds["n_train_per_family"] == 1])["coverage_90"].to_numpy())
+    assert (runs[0] / "summary.md").is_file()
+
+    wanted = rescore.to_markdown(pd.concat({"latent": rescore.setting_table(runs[1])}, axis=1).round(2))
+    table = tmp_path / "compare_x.md"
+    cells = wanted.splitlines()[2].split(" | ")  # setting, mae, sloth_best, cov90, ...
+    stale_row = " | ".join([*cells[:3], "0.00", *cells[4:]])
+    table.write_text(wanted.replace(wanted.splitlines()[2], stale_row))
+    assert table.read_text() != wanted
+    rescore.rescore_comparison(table, runs)
+    assert table.read_text() == wanted
+    table.write_text(wanted.replace(wanted.splitlines()[2], " | ".join([cells[0], "9.99", *cells[2:]])))
+    with pytest.raises(SystemExit, match="0 run directories named 'latent'"):
+        rescore.rescore_comparison(table, runs)

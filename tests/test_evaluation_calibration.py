@@ -111,3 +111,17 @@ def test_single_group_is_an_error(predictions):
     one = predictions[predictions["test_group"] == predictions["test_group"].iloc[0]]
     with pytest.raises(ValueError, match="at least two"):
         cross_fold_conformal(one)
+
+
+def test_scales_read_a_boundary_score_at_the_benchmarks_resolution():
+    """Scores reported as 0 whose intervals reach down to half an item are inside them (as
+    coverage reads them), so the scale learned from them does not widen the intervals; read
+    raw, the same cells would all lie below their intervals."""
+    rows = [{"benchmark_set": "leaderboard_v2", "n_train_per_family": 1, "test_group": g, "model": f"{g}-{i}",
+             "benchmark": "MATH Lvl 5", "observed": 0.0, "mean": 0.02, "median": 0.02,
+             "lower_90": 0.0002, "upper_90": 0.05} for g in ("g1", "g2", "g3") for i in range(5)]
+    frame = pd.DataFrame(rows)
+    calibrated = cross_fold_conformal(frame, probs=[0.9], per_benchmark=False)
+    half_item = 0.5 / 1324  # MATH Lvl 5's item count in the registry
+    assert calibrated["scale_90"].to_numpy() == pytest.approx((0.02 - half_item) / (0.02 - 0.0002))
+    assert (nonconformity(frame["observed"], frame["median"], frame["lower_90"], frame["upper_90"]) > 1).all()

@@ -19,6 +19,7 @@ from scaling_bayes.evaluation import (
     sloth_method,
     summarize_draws,
 )
+from scaling_bayes.evaluation.metrics import observed_at_resolution
 from scaling_bayes.evaluation.reference import pca_method
 
 
@@ -83,6 +84,28 @@ def test_coverage_and_width(predictions):
     assert [y[f"coverage_{p}"] for p in (50, 80, 90, 95)] == pytest.approx([0.5, 0.75, 0.75, 1.0])
     assert avg["coverage_95"] == pytest.approx(7 / 8)
     assert [avg[f"width_{p}"] for p in (50, 80, 90, 95)] == pytest.approx([0.02, 0.04, 0.06, 0.08])
+
+
+def test_coverage_reads_a_boundary_score_at_the_benchmarks_resolution():
+    """A reported 0 (or 1) is read as half an item from the edge, as the fit reads it; scores
+    inside the edges are compared as reported."""
+    from scaling_bayes.benchmarks import default_registry
+
+    half_item = 0.5 / default_registry().n_items(["MATH Lvl 5"]).item()  # 1324 items
+    rows = [
+        _row("a", "a1", "MATH Lvl 5", 0.0, 0.02, half_widths=(0.02 - 0.9 * half_item,) * 4),  # reaches 0.9 item-halves
+        _row("a", "a2", "MATH Lvl 5", 0.0, 0.02, half_widths=(0.02 - 1.1 * half_item,) * 4),  # stops above half an item
+        _row("a", "a3", "MATH Lvl 5", 1.0, 0.98, half_widths=(0.02 - 0.9 * half_item,) * 4),
+        _row("a", "a4", "MATH Lvl 5", 0.3, 0.32, half_widths=(0.02 - 0.1 * half_item,) * 4),  # interior: as reported
+        _row("a", "a5", "not registered", 0.0, 0.02, half_widths=(0.02 - 0.4 / 1000,) * 4),  # unknown: n = 1000
+    ]
+    frame = pd.DataFrame(rows)[list(PREDICTION_COLUMNS)]
+    resolved = observed_at_resolution(frame)
+    assert resolved.tolist() == pytest.approx([half_item, half_item, 1 - half_item, 0.3, 0.5 / 1000])
+    m = compute_metrics(frame)
+    assert m.loc[("all12", 1, "MATH Lvl 5"), "coverage_90"] == pytest.approx(2 / 4)  # a1 and a3
+    assert m.loc[("all12", 1, "not registered"), "coverage_90"] == 1.0
+    assert m.loc[("all12", 1, "MATH Lvl 5"), "mae_pooled"] == pytest.approx(0.02)  # MAE keeps the reported score
 
 
 def test_summarize_draws_matches_numpy():

@@ -13,7 +13,9 @@ guarantee does not carry over exactly: read the calibrated coverage as an approx
 empirically checked correction (reported per setting beside the posterior's), not as a bound.
 
 Nonconformity of an observed score ``y`` against an interval ``[lo, hi]`` with median ``m``
-is the factor by which the interval must be stretched about ``m`` to reach ``y``::
+is the factor by which the interval must be stretched about ``m`` to reach ``y`` (the score at
+the benchmark's resolution, :func:`~scaling_bayes.evaluation.metrics.observed_at_resolution`,
+as coverage reads it)::
 
     r = (m - y) / (m - lo)   if y < m
     r = (y - m) / (hi - m)   otherwise
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ._aggregate import SETTING_KEYS
-from .metrics import _pct, interval_probs
+from .metrics import _pct, interval_probs, observed_at_resolution
 
 __all__ = ["conformal_quantile", "cross_fold_conformal", "nonconformity"]
 
@@ -75,7 +77,7 @@ def _scales(frame: pd.DataFrame, probs: Sequence[float]) -> dict[float, float]:
     return {
         p: conformal_quantile(
             nonconformity(
-                frame["observed"].to_numpy(),
+                observed_at_resolution(frame).to_numpy(),
                 frame["median"].to_numpy(),
                 frame[f"lower_{_pct(p)}"].to_numpy(),
                 frame[f"upper_{_pct(p)}"].to_numpy(),

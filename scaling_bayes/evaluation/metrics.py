@@ -19,6 +19,8 @@ import scoringrules as sr
 import xarray as xr
 from scipy import stats
 
+from scaling_bayes.benchmarks import default_registry
+from scaling_bayes.design import clip_scores
 from scaling_bayes.prediction import CASES, as_score_array
 
 from ._aggregate import AVERAGE, SETTING_KEYS, family_macro, family_macro_average
@@ -43,6 +45,7 @@ __all__ = [
     "interval_probs",
     "metrics_by_case",
     "metrics_markdown",
+    "observed_at_resolution",
     "paired_win_rates",
     "summarize_draws",
 ]
@@ -182,14 +185,41 @@ def _ordered_index(frame: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(pd.MultiIndex.from_tuples(rows, names=[*SETTING_KEYS, "benchmark"]))
 
 
+def observed_at_resolution(predictions: pd.DataFrame) -> pd.Series:
+    """Observed scores at the benchmark's resolution: continuity-corrected as the fit sees them.
+
+    A benchmark of ``n`` items reports a score of 0 for any accuracy below about ``0.5/n``, and
+    the Beta likelihood and the log score read such a score as ``0.5/n``
+    (:func:`~scaling_bayes.design.clip_scores`; 1 likewise as ``1 − 0.5/n``). Coverage compares
+    this value with the interval, so a reported 0 counts as covered when the interval reaches
+    down to half an item. Scores inside ``(0.5/n, 1 − 0.5/n)`` are unchanged. Item counts come
+    from :func:`~scaling_bayes.benchmarks.default_registry` (1000 where unknown, as in the fit).
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        With ``benchmark`` and ``observed`` columns.
+
+    Returns
+    -------
+    Series
+        Same index as ``predictions``; NaN where ``observed`` is NaN.
+    """
+    names = predictions["benchmark"].unique()
+    counts = pd.Series(default_registry().n_items(names).to_numpy(), index=names)
+    n_items = predictions["benchmark"].map(counts).to_numpy(float)
+    return pd.Series(clip_scores(predictions["observed"].to_numpy(float), n_items), index=predictions.index)
+
+
 def _with_derived(predictions: pd.DataFrame, probs: Sequence[float]) -> pd.DataFrame:
     frame = predictions[predictions["observed"].notna()].copy()  # unobserved cells are not scored
     frame["n_train_per_family"] = frame["n_train_per_family"].astype(int)
     frame["abs_error"] = (frame["mean"] - frame["observed"]).abs()
     frame["abs_error_median"] = (frame["median"] - frame["observed"]).abs()
+    resolved = observed_at_resolution(frame)
     for p in probs:
         lo, hi = frame[f"lower_{_pct(p)}"], frame[f"upper_{_pct(p)}"]
-        frame[f"coverage_{_pct(p)}"] = ((frame["observed"] >= lo) & (frame["observed"] <= hi)).astype(float)
+        frame[f"coverage_{_pct(p)}"] = ((resolved >= lo) & (resolved <= hi)).astype(float)
         frame[f"width_{_pct(p)}"] = hi - lo
     if "lpd" not in frame.columns:  # runs written before the runner recorded it
         frame["lpd"] = np.nan
@@ -222,8 +252,9 @@ def compute_metrics(predictions: pd.DataFrame, probs: Sequence[float] | None = N
         - ``crps_family_macro``, ``crps_pooled``: the same for the CRPS.
         - ``log_score_pooled``: mean log predictive density of the observed scores (the
           ``lpd`` column; higher is better; NaN where the forecaster gave none).
-        - ``coverage_XX``: fraction of rows whose observed score lies in the XX% interval
-          (pooled over rows; on the Average row pooled over all benchmarks).
+        - ``coverage_XX``: fraction of rows whose observed score, at the benchmark's resolution
+          (:func:`observed_at_resolution`), lies in the XX% interval (pooled over rows; on the
+          Average row pooled over all benchmarks).
         - ``width_XX``: mean width of the XX% interval (pooled).
         - ``n_rows``, ``n_models``, ``n_groups``.
     """

@@ -491,14 +491,16 @@ class EvaluationResult:
         )
 
     @classmethod
-    def from_dir(cls, path: str | os.PathLike[str]) -> EvaluationResult:
-        """Reload a run from ``path`` (recomputing any derived table whose file is missing)."""
+    def from_dir(cls, path: str | os.PathLike[str], *, recompute: bool = False) -> EvaluationResult:
+        """Reload a run from ``path``, recomputing any derived table whose file is missing, or
+        every derived table with ``recompute=True`` (after a change to how a metric is computed;
+        the predictions and diagnostics are read as saved)."""
         path = Path(path)
         predictions = _read_csv(path / cls.FILES["predictions"])
         diag_path = path / cls.FILES["diagnostics"]
         diagnostics = _read_csv(diag_path) if diag_path.is_file() else None
         derived = ("metrics", "comparison", "win_rates")
-        if not all((path / cls.FILES[name]).is_file() for name in derived):
+        if recompute or not all((path / cls.FILES[name]).is_file() for name in derived):
             return cls.from_predictions(predictions, diagnostics, path)
         calibrated_path = path / cls.FILES["calibrated_metrics"]
         case_path = path / cls.FILES["case_metrics"]
