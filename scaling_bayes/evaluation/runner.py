@@ -309,8 +309,13 @@ def _atomic_write_csv(path: Path, frame: pd.DataFrame, *, index: bool = False) -
     _atomic_write_text(path, frame.to_csv(index=index))
 
 
+#: pandas 3 parses floats exactly by default and deprecates ``float_precision``; pandas 2 needs it.
+_EXACT_FLOATS: dict[str, str] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+
+
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
-    return pd.read_csv(path, float_precision="round_trip", **kwargs)
+    """Read a CSV written by this module, floats exactly as written."""
+    return pd.read_csv(path, **_EXACT_FLOATS, **kwargs)
 
 
 def _fold_paths(fold_dir: Path, fold: Fold) -> tuple[Path, Path]:
