@@ -30,13 +30,17 @@ from scaling_bayes.data import DataValidationError, ScoreTable, _fmt, _listing
 COVARIATES: tuple[str, ...] = ("log_params", "log_tokens", "log_params_x_log_tokens")
 #: The squared standardised logs of the full translog (centred: u² − 1, v² − 1).
 SQUARED_COVARIATES: tuple[str, ...] = ("log_params_sq", "log_tokens_sq")
+#: An instruct line's extra slope on the standardised ln params (instruct × u; 0 for base lines).
+INSTRUCT_COVARIATES: tuple[str, ...] = ("instruct_x_log_params",)
 #: The covariate form a model uses unless told otherwise (see :mod:`scaling_bayes.model`).
 DEFAULT_COVARIATES = "translog_sq"
 #: Covariate forms: the translog of (params, tokens) as Sloth uses it (no squares), the full
-#: second-order translog (with the centred squares u² − 1 and v² − 1), or log compute alone.
+#: second-order translog (with the centred squares u² − 1 and v² − 1), the latter with an
+#: instruct × ln params term (instruct lines scale at their own rate), or log compute alone.
 FORMS: dict[str, tuple[str, ...]] = {
     "translog": COVARIATES,
     "translog_sq": (*COVARIATES, *SQUARED_COVARIATES),
+    "translog_sq_instruct": (*COVARIATES, *SQUARED_COVARIATES, *INSTRUCT_COVARIATES),
     "flops": ("log_flops",),
 }
 
@@ -89,8 +93,10 @@ class CovariateTransform:
             columns = [(u * self.log_params_sd + v * self.log_tokens_sd) / scale]
         else:
             columns = [u, v, u * v]
-            if self.form == "translog_sq":  # centred: u and v are standardised on the training rows
+            if self.form in ("translog_sq", "translog_sq_instruct"):  # centred: u, v standardised on the training rows
                 columns += [u**2 - 1.0, v**2 - 1.0]
+            if self.form == "translog_sq_instruct":
+                columns += [models["instruct"].to_numpy(bool) * u]
         return xr.DataArray(
             np.column_stack(columns),
             dims=("model", "covariate"),
@@ -286,8 +292,8 @@ def build_design(
     """Build the design from a fittable table (rows without tokens are dropped with a warning).
 
     ``covariates``: ``"translog_sq"`` (the default: ln N, ln D, ln N·ln D and the squares of the
-    standardised logs, centred), ``"translog"`` (Sloth's form, without the squares) or
-    ``"flops"`` (ln 6ND only).
+    standardised logs, centred), ``"translog"`` (Sloth's form, without the squares),
+    ``"translog_sq_instruct"`` (``translog_sq`` and instruct × u) or ``"flops"`` (ln 6ND only).
     """
     if covariates not in FORMS:
         raise ValueError(f"covariates={covariates!r}: use one of {sorted(FORMS)}.")

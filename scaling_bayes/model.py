@@ -233,7 +233,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from scaling_bayes.design import DEFAULT_COVARIATES, SQUARED_COVARIATES, Design
+from scaling_bayes.design import DEFAULT_COVARIATES, INSTRUCT_COVARIATES, SQUARED_COVARIATES, Design
 
 LinkName = Literal["logistic", "richards"]
 
@@ -362,8 +362,11 @@ class ModelConfig:
 
 def slope_prior_sd(priors: Priors, covariates: Sequence[str]) -> xr.DataArray:
     """Prior sd of the slopes on each covariate, dims ``covariate``: ``curvature_sd`` on the
-    squared logs (:data:`~scaling_bayes.design.SQUARED_COVARIATES`), ``slope_sd`` elsewhere."""
-    sd = [priors.curvature_sd if c in SQUARED_COVARIATES else priors.slope_sd for c in covariates]
+    second-order terms (the squared logs, :data:`~scaling_bayes.design.SQUARED_COVARIATES`, and
+    the instruct × ln params term, :data:`~scaling_bayes.design.INSTRUCT_COVARIATES`),
+    ``slope_sd`` elsewhere."""
+    second_order = (*SQUARED_COVARIATES, *INSTRUCT_COVARIATES)
+    sd = [priors.curvature_sd if c in second_order else priors.slope_sd for c in covariates]
     return xr.DataArray(np.asarray(sd, dtype=float), dims="covariate", coords={"covariate": list(covariates)})
 
 

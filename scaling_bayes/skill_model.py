@@ -96,7 +96,9 @@ class LatentSkillModel:
     sampler : :class:`~scaling_bayes.inference.SamplerConfig`.
     registry : benchmark registry (floors, item counts); default the bundled one.
     covariates : ``"translog_sq"`` (default; ln N, ln D, ln N·ln D and the squared logs),
-        ``"translog"`` (Sloth's form, without the squares) or ``"flops"`` (ln 6ND).
+        ``"translog"`` (Sloth's form, without the squares), ``"translog_sq_instruct"`` (the
+        default plus instruct × ln N; off by default: worse on the within-training
+        extrapolation check, measured) or ``"flops"`` (ln 6ND).
     family_slopes : give each base family its own, partially pooled slope on ln params
         (see :mod:`scaling_bayes.model`; off by default: wider, better-covering intervals
         but worse point forecasts on Sloth's protocol, measured).

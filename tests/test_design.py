@@ -37,6 +37,24 @@ def test_squared_translog_adds_centred_squares_and_survives_a_round_trip(sloth):
         build_design(sloth, covariates="quadratic")
 
 
+def test_instruct_form_adds_instruct_times_log_params_zero_on_base_lines(sloth):
+    """``translog_sq_instruct``: the five ``translog_sq`` columns, then instruct × u, which is u
+    on instruct lines and 0 on base lines; its slope gets the second-order prior sd."""
+    from scaling_bayes.model import Priors, slope_prior_sd
+
+    t = CovariateTransform.fit(sloth.models, form="translog_sq_instruct")
+    x = t(sloth.models)
+    sq = CovariateTransform.fit(sloth.models, form="translog_sq")(sloth.models)
+    xr.testing.assert_equal(x.isel(covariate=slice(0, 5)), sq)
+    instruct = sloth.models["instruct"].to_numpy(bool)
+    assert 0 < instruct.sum() < len(instruct)
+    extra = x.sel(covariate="instruct_x_log_params").values
+    np.testing.assert_array_equal(extra[~instruct], 0.0)
+    np.testing.assert_allclose(extra[instruct], x.sel(covariate="log_params").values[instruct])
+    sd = slope_prior_sd(Priors(slope_sd=2.0, curvature_sd=0.5), list(x["covariate"].values))
+    assert sd.sel(covariate="instruct_x_log_params") == 0.5 and sd.sel(covariate="log_params") == 2.0
+
+
 def test_transform_round_trips_and_flags_extrapolation(sloth):
     t = CovariateTransform.fit(sloth.models)
     assert CovariateTransform.from_dict(t.to_dict()) == t
