@@ -25,7 +25,8 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--covariates", choices=sorted(FORMS), default=ModelConfig().covariates,
                    help="covariate form: translog (ln N, ln D, ln N·ln D), translog_sq (with the "
-                   "squared logs) or flops (ln 6ND) (default: %(default)s)")
+                   "squared logs), translog_sq_instruct (and instruct × ln N) or flops (ln 6ND) "
+                   "(default: %(default)s)")
     p.add_argument("--family-slopes", action="store_true",
                    help="give each base family its own partially pooled slope on ln params")
     p.add_argument("--model-effects", action=argparse.BooleanOptionalAction,
