@@ -23,7 +23,9 @@ It rewrites, from the files beside them:
 from __future__ import annotations
 
 import argparse
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -73,19 +75,21 @@ def _markdown_column(path: Path, column: str) -> list[str]:
     return [row[lines[0].index(column)] for row in lines[2:]]
 
 
-def rescore_comparison(path: Path, runs: list[Path]) -> None:
+def rescore_comparison(path: Path, runs: list[Path],
+                       table_of: Callable[[Path], pd.DataFrame] = setting_table) -> None:
     """Rewrite a ``compare_*.md`` table from the runs its header names.
 
     A header names a run by its directory's name; where several run directories share it
     (``latent`` is a component of several stacks), the one whose MAE column matches the table
-    (MAE does not depend on how coverage is read) is taken.
+    (MAE does not depend on how coverage is read) is taken.  ``table_of`` gives a run's
+    per-setting table (:func:`compare_runs.setting_table`; ``main`` caches it across tables).
     """
     header = path.read_text().splitlines()[0]
     tables = {}
     for name in dict.fromkeys(re.findall(r"\| ([^|:]+): mae ", header)):
         written = sorted(v for v in _markdown_column(path, f"{name}: mae") if v != "–")
         matches = [table for run in runs if run.name == name
-                   for table in [setting_table(run)]
+                   for table in [table_of(run)]
                    if sorted(f"{v:.2f}" for v in table["mae"]) == written]
         if len(matches) != 1:
             raise SystemExit(f"error: {path.name}: {len(matches)} run directories named {name!r} match its MAE column")
@@ -109,8 +113,9 @@ def main() -> None:
     if (args.results / "lvf_protocol" / "summary.csv").is_file():
         rescore_lvf(args.results / "lvf_protocol")
         print("rescored lvf_protocol/summary.csv")
+    table_of = functools.cache(setting_table)  # a run named in several tables is scored once
     for path in sorted(args.results.glob("compare_*.md")):
-        rescore_comparison(path, runs)
+        rescore_comparison(path, runs, table_of)
         print(f"rescored {path}")
 
 

@@ -93,9 +93,9 @@ class CovariateTransform:
             columns = [(u * self.log_params_sd + v * self.log_tokens_sd) / scale]
         else:
             columns = [u, v, u * v]
-            if self.form in ("translog_sq", "translog_sq_instruct"):  # centred: u, v standardised on the training rows
+            if SQUARED_COVARIATES[0] in self.names:  # centred: u, v standardised on the training rows
                 columns += [u**2 - 1.0, v**2 - 1.0]
-            if self.form == "translog_sq_instruct":
+            if INSTRUCT_COVARIATES[0] in self.names:
                 columns += [models["instruct"].to_numpy(bool) * u]
         return xr.DataArray(
             np.column_stack(columns),

@@ -73,11 +73,13 @@ def conformal_quantile(scores: np.ndarray, prob: float) -> float:
     return float(scores[rank - 1]) if 1 <= rank <= len(scores) else math.nan
 
 
-def _scales(frame: pd.DataFrame, probs: Sequence[float]) -> dict[float, float]:
+def _scales(frame: pd.DataFrame, resolved: pd.Series, probs: Sequence[float]) -> dict[float, float]:
+    """Conformal scale per level from ``frame``'s cells; ``resolved`` holds the observed scores
+    at the benchmark's resolution for (at least) ``frame``'s index."""
     return {
         p: conformal_quantile(
             nonconformity(
-                observed_at_resolution(frame).to_numpy(),
+                resolved.loc[frame.index].to_numpy(),
                 frame["median"].to_numpy(),
                 frame[f"lower_{_pct(p)}"].to_numpy(),
                 frame[f"upper_{_pct(p)}"].to_numpy(),
@@ -126,6 +128,7 @@ def cross_fold_conformal(
     out = predictions.copy()
     out["crps"] = np.nan
     observed = predictions["observed"].notna()
+    resolved = observed_at_resolution(predictions)  # once: every calibration set is a subset
     for key, setting in predictions.groupby(list(SETTING_KEYS), sort=False):
         groups = setting["test_group"].unique()
         if len(groups) < 2:
@@ -135,11 +138,11 @@ def cross_fold_conformal(
         for group in groups:
             target = setting.index[setting["test_group"] == group]
             calib = setting[(setting["test_group"] != group) & observed.loc[setting.index]]
-            pooled = _scales(calib, probs)
+            pooled = _scales(calib, resolved, probs)
             parts = setting.loc[target].groupby("benchmark", sort=False) if per_benchmark else [(None, setting.loc[target])]
             for bench, rows in parts:
                 cal = calib if bench is None else calib[calib["benchmark"] == bench]
-                scales = _scales(cal, probs) if bench is not None else pooled
+                scales = _scales(cal, resolved, probs) if bench is not None else pooled
                 for p in probs:
                     own = np.isfinite(scales[p])
                     scale = scales[p] if own else pooled[p]
