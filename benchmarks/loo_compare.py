@@ -9,7 +9,8 @@ A variant is ``k<K>`` followed by any of the suffixes in ``SUFFIXES`` (in any or
 deviations), ``-bench`` (variant × benchmark deviations), ``-floor`` (learned lower
 asymptotes), ``-robust`` (multivariate-t family effects), ``-sq`` / ``-nosq`` (the translog
 with / without the squared logs; the default since session 8 is with), ``-ins`` (with the
-squares and an instruct × ln params term, ``covariates="translog_sq_instruct"``), then optionally
+squares and an instruct × ln params term, ``covariates="translog_sq_instruct"``), ``-iprec``
+(instruct models' own Beta precision, ``instruct_precision=True``), then optionally
 ``@prior=value,...`` (prior overrides); an anchor set, one benchmark per skill, follows a
 ``:`` (``k4:MMLU-PRO,MATH Lvl 5,IFEval,HellaSwag``; quote the spec for the shell).  Every variant is fitted to the whole bundled dataset with the same seed and
 sampler settings; prints ``az.compare`` and writes ``--out`` (default
@@ -45,6 +46,7 @@ SUFFIXES: dict[str, dict] = {
     "sq": {"covariates": "translog_sq"},
     "nosq": {"covariates": "translog"},
     "ins": {"covariates": "translog_sq_instruct"},
+    "iprec": {"instruct_precision": True},
 }
 
 

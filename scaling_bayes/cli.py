@@ -45,6 +45,9 @@ def _add_structure_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--robust-families", action=argparse.BooleanOptionalAction,
                    default=ModelConfig().robust_families,
                    help="multivariate-t (heavy-tailed) base-family effects (default: %(default)s)")
+    p.add_argument("--instruct-precision", action=argparse.BooleanOptionalAction,
+                   default=ModelConfig().instruct_precision,
+                   help="give instruct models' scores their own Beta precision (default: %(default)s)")
 
 
 def parse_priors(items: Sequence[str]):
@@ -77,6 +80,7 @@ def _structure_kwargs(args: argparse.Namespace) -> dict:
         "benchmark_effects": args.benchmark_effects,
         "learned_floors": args.learned_floors,
         "robust_families": args.robust_families,
+        "instruct_precision": args.instruct_precision,
         "priors": parse_priors(args.prior),
     }
 

@@ -308,6 +308,10 @@ class Priors:
     floor_lift_beta : with ``learned_floors=True``, the lower asymptote of benchmark ``j`` is
         ``c_j + (1 − c_j) κ_j`` with ``κ_j ~ Beta(1, floor_lift_beta)``: at or above the guessing
         floor ``c_j``, 0.1 of the way to 1 on average for the default 9 (P(κ_j > 0.2) = 13%).
+    instruct_precision_sd : sd of the Normal(0, ·) prior on ``instruct_log_precision``, the log
+        ratio of an instruct model's Beta precision to a base model's on every benchmark
+        (``instruct_precision=True`` only); 0.5 puts 95% of the prior on ratios within
+        e^{±1}.
     benchmark_effect_sd : scale of the HalfNormal prior on the sd ``ψ_j`` of the
         variant × benchmark deviations (``benchmark_effects=True`` only), logit units;
         0.3 is ~7 pp at a 50% score: a recipe's quirks on one benchmark, well below the
@@ -328,6 +332,7 @@ class Priors:
     family_slope_sd: float = 0.5
     model_sd: float = 0.25
     benchmark_effect_sd: float = 0.3
+    instruct_precision_sd: float = 0.5
     floor_lift_beta: float = 9.0
     family_dof_rate: float = 0.1
 
@@ -346,6 +351,7 @@ class ModelConfig:
     benchmark_effects: bool = False
     learned_floors: bool = False
     robust_families: bool = False
+    instruct_precision: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -381,6 +387,7 @@ def normal_priors(priors: Priors, covariates: Sequence[str]) -> dict[str, tuple[
         "intercept_free": (0.0, priors.intercept_sd),
         "log_nu": (0.0, priors.log_nu_sd),
         "log_phi": (priors.log_phi_mu, priors.log_phi_sd),
+        "instruct_log_precision": (0.0, priors.instruct_precision_sd),
     }
 
 
@@ -634,7 +641,13 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
         # the scores as data, not graph constants: fits that differ only in their scores
         # (simulated worlds, refits) share one compiled function
         y = pm.Data("score_observed", design.y, dims="cell")
-        pm.Beta("score", alpha=mu * phi[j], beta=(1.0 - mu) * phi[j], observed=y, dims="cell")
+        phi_cell = phi[j]
+        if config.instruct_precision:
+            # instruct models' scores scatter more about their line (measured on the
+            # within-training extrapolation check): their own precision, φ_j·exp(κ)
+            kappa = pm.Normal("instruct_log_precision", 0.0, p.instruct_precision_sd)
+            phi_cell = phi_cell * pt.exp(kappa * instruct_v[v][m])
+        pm.Beta("score", alpha=mu * phi_cell, beta=(1.0 - mu) * phi_cell, observed=y, dims="cell")
     return model
 
 

@@ -519,7 +519,7 @@ def pit_values(model: LatentSkillModel, *, random_seed: int = 0) -> pd.DataFrame
     design, posterior = _fitted(model, "pit_values")
     draws, cm, cb = _insample(model, random_seed)
     mu = draws["mu"].transpose(*SAMPLE_DIMS, "model", "benchmark").values[:, :, cm, cb]
-    phi = posterior["phi"].sel(benchmark=design.benchmarks).values[:, :, cb]
+    phi = draws["phi"].broadcast_like(draws["mu"]).transpose(*SAMPLE_DIMS, "model", "benchmark").values[:, :, cm, cb]
     rep = draws["score"].transpose(*SAMPLE_DIMS, "model", "benchmark").values[:, :, cm, cb]
     loglik = stats.beta.logpdf(design.y, mu * phi, (1 - mu) * phi)
     tree = xr.DataTree.from_dict(

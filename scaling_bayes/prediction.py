@@ -249,16 +249,36 @@ def score_draws(
     floors: xr.DataArray,
     rng: np.random.Generator,
     deviation: xr.DataArray | float = 0.0,
+    instruct: xr.DataArray | None = None,
 ) -> xr.Dataset:
-    """Latent mean ``mu`` and predictive ``score`` draws, dims (chain, draw, model, benchmark).
+    """Latent mean ``mu`` and predictive ``score`` draws, dims (chain, draw, model, benchmark),
+    and the Beta precision ``phi`` they were drawn with (:func:`model_precision`).
 
     ``covariates`` has dims (model, covariate); ``alpha`` (chain, draw, model, skill);
     ``deviation`` (chain, draw, model, benchmark; :func:`benchmark_deviations`) is added to
     the linear predictor.  ``floors`` (benchmark) are the guessing floors, used unless the fit
-    learned its lower asymptotes (:func:`~scaling_bayes.model.lower_asymptote`).
+    learned its lower asymptotes (:func:`~scaling_bayes.model.lower_asymptote`).  ``instruct``
+    (model; 0/1) is needed where the fit has ``instruct_log_precision``.
     """
     theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
-    return skill_score_draws(posterior, theta, floors, rng, deviation)
+    return skill_score_draws(posterior, theta, floors, rng, deviation, instruct)
+
+
+def model_precision(posterior: xr.Dataset, instruct: xr.DataArray | None = None) -> xr.DataArray:
+    """The Beta precision of each model's scores: ``phi`` (chain, draw, benchmark), times
+    ``exp(instruct_log_precision · instruct)`` (dims then chain, draw, model, benchmark) where
+    the fit has an instruct precision (``instruct_precision=True``).  ``instruct`` (model) is
+    0/1 or boolean; a clear error asks for it where the fit needs it."""
+    phi = posterior["phi"]
+    if "instruct_log_precision" not in posterior:
+        return phi
+    if instruct is None:
+        raise ValueError(
+            "this fit gives instruct models their own Beta precision "
+            "(instruct_log_precision): pass the models' instruct flags (dims model)."
+        )
+    ratio = np.exp(posterior["instruct_log_precision"] * instruct.astype(float))
+    return (phi * ratio).transpose(*SAMPLE_DIMS, "model", "benchmark")
 
 
 def skill_score_draws(
@@ -267,6 +287,7 @@ def skill_score_draws(
     floors: xr.DataArray,
     rng: np.random.Generator,
     deviation: xr.DataArray | float = 0.0,
+    instruct: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """:func:`score_draws` from the skills themselves, ``theta`` (chain, draw, model, skill):
     e.g. the training models' posterior ``theta``.  Same outputs and dims."""
@@ -274,10 +295,10 @@ def skill_score_draws(
     nu = posterior["nu"] if "nu" in posterior else 1.0
     mu = link_mean(z, lower_asymptote(posterior, floors), nu).clip(1e-6, 1 - 1e-6)
     mu = mu.transpose(*SAMPLE_DIMS, "model", "benchmark")
-    phi = posterior["phi"]
+    phi = model_precision(posterior, instruct)
     a, b = (mu * phi).transpose(*mu.dims), ((1 - mu) * phi).transpose(*mu.dims)
     score = xr.DataArray(rng.beta(a.values, b.values), dims=mu.dims, coords=mu.coords)
-    return xr.Dataset({"mu": mu, "score": score})
+    return xr.Dataset({"mu": mu, "score": score, "phi": phi})
 
 
 def as_score_array(observed: pd.DataFrame | xr.DataArray) -> xr.DataArray:
@@ -301,7 +322,8 @@ def log_predictive_density(
     draws: the held-out counterpart of the pointwise log likelihood that PSIS-LOO uses, so
     forecasters can be compared and stacked on the cells they forecast
     (:mod:`scaling_bayes.evaluation.stacking`).  ``mu`` has dims (chain, draw, model,
-    benchmark), ``phi`` (chain, draw, benchmark), ``observed`` (model, benchmark, or a DataFrame
+    benchmark), ``phi`` (chain, draw, benchmark, or with model: :func:`model_precision`),
+    ``observed`` (model, benchmark, or a DataFrame
     indexed by model; NaN where not observed, and NaN there in the result) and ``n_items`` (benchmark): the scores are
     continuity-corrected as in the fit (:func:`~scaling_bayes.design.clip_scores`).
     """

@@ -54,6 +54,7 @@ from scaling_bayes.prediction import (
     benchmark_deviations,
     family_cases,
     family_effects,
+    known_variant_families,
     log_predictive_density,
     model_deviations,
     score_draws,
@@ -113,6 +114,9 @@ class LatentSkillModel:
         (see :mod:`scaling_bayes.model`), rather than fixing it at the floor.
     robust_families : draw base-family effects from a multivariate t (a learned ν_t) rather
         than a Normal, so an outlying family is shrunk less towards the population.
+    instruct_precision : give instruct models' scores their own Beta precision,
+        ``φ_j · exp(κ)`` with one learned log ratio ``κ`` (``instruct_log_precision``):
+        instruct lines scatter more about their family's line than base models.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class LatentSkillModel:
         benchmark_effects: bool = False,
         learned_floors: bool = False,
         robust_families: bool = False,
+        instruct_precision: bool = False,
     ) -> None:
         self.config = ModelConfig(
             n_skills=n_skills,
@@ -142,6 +147,7 @@ class LatentSkillModel:
             benchmark_effects=benchmark_effects,
             learned_floors=learned_floors,
             robust_families=robust_families,
+            instruct_precision=instruct_precision,
         )
         #: The configuration as asked for; ``config`` becomes it with the anchors resolved on the
         #: data of the last ``build``/``fit``, so a refit on other benchmarks resolves them afresh.
@@ -317,8 +323,9 @@ class LatentSkillModel:
         random_seed: int = 0,
         warn_extrapolation: bool = True,
     ) -> xr.Dataset:
-        """Draws of ``score`` (posterior predictive) and ``mu`` (latent mean),
-        dims (chain, draw, model, benchmark)."""
+        """Draws of ``score`` (posterior predictive) and ``mu`` (latent mean), dims (chain,
+        draw, model, benchmark), and the Beta precision ``phi`` they were drawn with
+        (:func:`~scaling_bayes.prediction.model_precision`)."""
         design, _ = self._require_fit()
         models = self._prepare(new_models)
         if warn_extrapolation:
@@ -344,7 +351,8 @@ class LatentSkillModel:
         alpha = family_effects(posterior, design.families, models, rng_family, covariates)
         alpha = alpha + model_deviations(posterior, models, rng_model)
         deviation = benchmark_deviations(posterior, design.families, models, rng_bench)
-        return score_draws(posterior, covariates, alpha, design.floors, rng_noise, deviation)
+        return score_draws(posterior, covariates, alpha, design.floors, rng_noise, deviation,
+                           instruct=self._instruct_flags(models))
 
     def insample_draws(self, *, random_seed: int = 0) -> xr.Dataset:
         """Draws of ``score`` and ``mu`` for the training models, from their posterior skills
@@ -361,7 +369,14 @@ class LatentSkillModel:
         models = self._prepare(design.data.models.reset_index())
         _, _, rng_noise, rng_bench = np.random.default_rng(random_seed).spawn(4)
         deviation = benchmark_deviations(posterior, design.families, models, rng_bench)  # fitted, not drawn
-        return skill_score_draws(posterior, posterior["theta"], design.floors, rng_noise, deviation)
+        return skill_score_draws(posterior, posterior["theta"], design.floors, rng_noise, deviation,
+                                 instruct=self._instruct_flags(models))
+
+    def _instruct_flags(self, models: pd.DataFrame) -> xr.DataArray:
+        """Each model's instruct flag (dims model), a known variant's taken from the fit."""
+        models = known_variant_families(models, self.design.families)
+        return xr.DataArray(models["instruct"].astype(bool).to_numpy(), dims="model",
+                            coords={"model": models.index.to_numpy()})
 
     def log_predictive_density(
         self, draws: xr.Dataset, observed: pd.DataFrame | xr.DataArray
@@ -375,7 +390,8 @@ class LatentSkillModel:
         """
         design, _ = self._require_fit()
         n_items = self.registry.n_items(design.benchmarks)
-        return log_predictive_density(draws["mu"], self.posterior["phi"], observed, n_items)
+        phi = draws["phi"] if "phi" in draws else self.posterior["phi"]
+        return log_predictive_density(draws["mu"], phi, observed, n_items)
 
     def predict(
         self,

@@ -334,21 +334,26 @@ def test_integrated_variant_density_equals_the_joint_normal(small_v2):
     np.testing.assert_allclose(logp_theta, expected, rtol=1e-8)
 
 
-@pytest.mark.parametrize("option", ["benchmark_effects", "learned_floors"])
+@pytest.mark.parametrize("option", ["benchmark_effects", "learned_floors", "instruct_precision"])
 def test_opt_in_terms_enter_the_likelihood_as_the_prediction_code_computes_them(small_v2, option):
     """The graph's likelihood at one prior draw equals the Beta density of the observed
-    scores about the ``mu`` that the prediction code computes for the training models from
-    the same draw (skills, loadings and the opt-in term: the variant × benchmark deviations,
-    or the learned lower asymptotes); and the term matters: without it the density differs."""
+    scores about the ``mu`` and with the ``phi`` that the prediction code computes for the
+    training models from the same draw (skills, loadings and the opt-in term: the variant ×
+    benchmark deviations, the learned lower asymptotes, or the instruct models' precision
+    ratio); and the term matters: without it the density differs."""
     import pymc as pm
+    import xarray as xr
     from scipy.stats import beta
 
     from scaling_bayes.prediction import benchmark_deviations, family_effects, score_draws
 
     design = build_design(small_v2)
     model = build_model(design, ModelConfig(n_skills=2, **{option: True}))
-    extra = {"benchmark_effects": "variant_benchmark", "learned_floors": "lower_asymptote"}[option]
-    assert model.named_vars_to_dims[extra] == (("variant", "benchmark") if option == "benchmark_effects" else ("benchmark",))
+    extra = {"benchmark_effects": "variant_benchmark", "learned_floors": "lower_asymptote",
+             "instruct_precision": "instruct_log_precision"}[option]
+    dims = {"benchmark_effects": ("variant", "benchmark"), "learned_floors": ("benchmark",),
+            "instruct_precision": None}[option]
+    assert model.named_vars_to_dims.get(extra) == dims
     with model:
         prior = pm.sample_prior_predictive(draws=1, random_seed=4)["prior"].to_dataset()
     point = {}
@@ -361,15 +366,19 @@ def test_opt_in_terms_enter_the_likelihood_as_the_prediction_code_computes_them(
     logp = model.compile_logp(vars=[model["score"]])(point)
 
     models = design.data.models
-    phi = prior["phi"].isel(chain=0, draw=0).values[design.cell_benchmark]
+    instruct = xr.DataArray(models["instruct"].astype(bool).to_numpy(), dims="model",
+                            coords={"model": models.index.to_numpy()})
+    assert 0 < instruct.sum() < instruct.size  # both kinds of model, so a precision ratio shows
 
     def density(posterior):
         rng = np.random.default_rng(0)
         alpha = family_effects(posterior, design.families, models, rng, design.covariates)
         u = benchmark_deviations(posterior, design.families, models, rng)
-        mu = score_draws(posterior, design.covariates, alpha, design.floors, rng, u)["mu"].isel(chain=0, draw=0)
+        draws = score_draws(posterior, design.covariates, alpha, design.floors, rng, u, instruct).isel(chain=0, draw=0)
+        mu, phi = draws["mu"], draws["phi"].broadcast_like(draws["mu"]).transpose(*draws["mu"].dims)
         mu_cells = mu.values[design.cell_model, design.cell_benchmark]
-        return beta.logpdf(design.y, mu_cells * phi, (1 - mu_cells) * phi).sum()
+        phi_cells = phi.values[design.cell_model, design.cell_benchmark]
+        return beta.logpdf(design.y, mu_cells * phi_cells, (1 - mu_cells) * phi_cells).sum()
 
     expected = density(prior)
     np.testing.assert_allclose(logp, expected, rtol=1e-6)

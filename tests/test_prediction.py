@@ -11,6 +11,7 @@ from scaling_bayes.prediction import (
     family_cases,
     family_effects,
     model_deviations,
+    model_precision,
     score_draws,
     summarize,
 )
@@ -137,6 +138,36 @@ def test_score_draws_respect_floors_and_dims(posterior, families, new_models):
     assert (table["lower"] <= table["median"]).all() and (table["median"] <= table["upper"]).all()
     near_floor = table["benchmark"] == "B1"
     assert (table["mu_lower"] > 0.25)[near_floor].all()
+
+
+def test_instruct_precision_scales_only_the_instruct_models_beta_noise(posterior, families, new_models):
+    """With ``instruct_log_precision`` κ, an instruct model's scores are Beta with precision
+    φ·e^κ and a base model's with φ: the same latent means, wider noise where κ < 0.  A fit
+    with κ needs the flags (a clear error); a fit without it ignores them."""
+    kappa = np.log(0.25)
+    fitted = posterior.assign(instruct_log_precision=(("chain", "draw"), np.full((2, 2000), kappa)))
+    instruct = xr.DataArray([False, True, False, False], dims="model", coords={"model": new_models.index})
+    phi = model_precision(fitted, instruct)
+    assert phi.dims == ("chain", "draw", "model", "benchmark")
+    np.testing.assert_allclose(phi.sel(model=new_models.index[1]), 50.0)
+    np.testing.assert_allclose(phi.sel(model=new_models.index[[0, 2, 3]]), 200.0)
+    with pytest.raises(ValueError, match="instruct flags"):
+        model_precision(fitted)
+    xr.testing.assert_identical(model_precision(posterior, instruct), posterior["phi"])
+
+    cov = xr.DataArray(np.zeros((4, 3)), dims=("model", "covariate"),
+                       coords={"model": new_models.index, "covariate": posterior["covariate"].values})
+    floors = xr.DataArray([0.25, 0.0], dims="benchmark", coords={"benchmark": ["B1", "B2"]})
+    alpha = family_effects(posterior, families, new_models, np.random.default_rng(0))
+    draws = score_draws(fitted, cov, alpha, floors, np.random.default_rng(1), instruct=instruct)
+    plain = score_draws(posterior, cov, alpha, floors, np.random.default_rng(1))
+    xr.testing.assert_allclose(draws["mu"], plain["mu"])
+    # the Beta part of the predictive variance, E[mu(1 - mu)/(phi + 1)], per model
+    mu = draws["mu"]
+    noise = draws["score"] - mu
+    expected = (mu * (1 - mu) / (phi + 1)).mean(("chain", "draw"))
+    ratio = (noise**2).mean(("chain", "draw")) / expected
+    assert float(abs(ratio - 1).max()) < 0.1  # 4000 draws: MC error on a variance ~ 2-5%
 
 
 def test_family_slopes_add_gamma_times_log_size_in_every_case(posterior, families, new_models):
