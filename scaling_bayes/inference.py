@@ -124,9 +124,13 @@ class Diagnostics:
     fit_seconds: float = float("nan")
     stuck_chains: tuple[int, ...] = ()
     resampled: int = 0
+    #: The elements that fail a check, worst first, each with its R-hat and bulk ESS,
+    #: e.g. ``"log_nu[MATH Lvl 5]: R-hat 1.295, bulk ESS 11"`` (:func:`slowest_elements`).
+    slowest: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:  # JSON round trips give a list
+    def __post_init__(self) -> None:  # JSON round trips give lists
         object.__setattr__(self, "stuck_chains", tuple(int(c) for c in self.stuck_chains))
+        object.__setattr__(self, "slowest", tuple(str(e) for e in self.slowest))
 
     @property
     def ok(self) -> bool:
@@ -136,15 +140,23 @@ class Diagnostics:
     def problems(self) -> list[str]:
         """Human-readable problems, each with advice; empty when all is well."""
         out = []
+        where = f" Slowest: {'; '.join(self.slowest)}." if self.slowest else ""
+        if any(e.startswith("log_nu[") for e in self.slowest):
+            where += (
+                " A benchmark's Richards exponent (log_nu) is weakly identified where many of its "
+                "scores sit at the guessing floor; link='logistic' (CLI --link logistic) with "
+                "target_accept=0.95 mixed where it did not (docs/findings.md, the LVF v2 table)."
+            )
         if not self.max_rhat <= RHAT_MAX:
             out.append(
                 f"max R-hat = {self.max_rhat:.3f} > {RHAT_MAX}: chains disagree (possibly "
-                "different modes). Run more tune/draws, more chains, or check the anchors."
+                f"different modes). Run more tune/draws, more chains, or check the anchors.{where}"
             )
+            where = ""  # said once
         if not self.min_ess_bulk >= ESS_MIN or not self.min_ess_tail >= ESS_MIN:
             out.append(
                 f"min ESS (bulk {self.min_ess_bulk:.0f}, tail {self.min_ess_tail:.0f}) < "
-                f"{ESS_MIN}: intervals are noisy. Increase draws or chains."
+                f"{ESS_MIN}: intervals are noisy. Increase draws or chains.{where}"
             )
         if self.stuck_chains:
             out.append(
@@ -381,7 +393,35 @@ def diagnose(idata: xr.DataTree, var_names: list[str] | None = None) -> Diagnost
         n_samples=n,
         stuck_chains=stuck_chains(idata),
         resampled=resampled,
+        slowest=slowest_elements(rhat, ess_bulk),
     )
+
+
+def slowest_elements(rhat: xr.Dataset, ess_bulk: xr.Dataset, n: int = 3) -> tuple[str, ...]:
+    """Up to ``n`` elements that fail a check, worst first, as ``"name[label, …]: R-hat r,
+    bulk ESS e"`` (labels: the element's coordinates): those with R-hat above
+    :data:`RHAT_MAX`, highest first; if there are none, those with bulk ESS below
+    :data:`ESS_MIN`, lowest first; empty when every element passes.
+
+    ``rhat`` and ``ess_bulk`` are ArviZ's per-element results (one variable per posterior
+    variable, without chain and draw).  A variable ``x`` that is the exponential of a
+    ``log_x`` beside it has the same rank-normalised R-hat and ESS, so only ``log_x`` is
+    named.  Elements constant by construction (NaN R-hat) are skipped.
+    """
+    rows = []
+    for name, values in rhat.data_vars.items():
+        if f"log_{name}" in rhat.data_vars:
+            continue
+        r, e = np.ravel(values.values), np.ravel(ess_bulk[name].transpose(*values.dims).values)
+        for flat in np.flatnonzero(np.isfinite(r) & ((r > RHAT_MAX) | (e < ESS_MIN))):
+            index = np.unravel_index(flat, values.shape)
+            labels = [str(values[dim].values[i]) if dim in values.coords else str(i)
+                      for dim, i in zip(values.dims, index)]
+            label = f"{name}[{', '.join(labels)}]" if labels else name
+            rows.append((float(r[flat]), float(e[flat]), label))
+    high_rhat = sorted((row for row in rows if row[0] > RHAT_MAX), key=lambda row: -row[0])
+    chosen = high_rhat or sorted(rows, key=lambda row: row[1])
+    return tuple(f"{label}: R-hat {r:.3f}, bulk ESS {e:.0f}" for r, e, label in chosen[:n])
 
 
 def chain_elpd(idata: xr.DataTree, var_name: str) -> pd.DataFrame:

@@ -303,6 +303,7 @@ def _combined_diagnostics(parts: Mapping[str, Diagnostics]) -> Diagnostics:
         min_ess_tail=min(x.min_ess_tail for x in d), divergences=sum(x.divergences for x in d),
         n_samples=min(x.n_samples for x in d), fit_seconds=sum(x.fit_seconds for x in d),
         resampled=sum(x.resampled for x in d),
+        slowest=tuple(f"{name}: {x.slowest[0]}" for name, x in parts.items() if x.slowest),
     )
 
 

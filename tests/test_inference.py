@@ -11,6 +11,7 @@ from scaling_bayes.inference import (
     diagnose,
     prior_predictive_summary,
     resample_stuck,
+    slowest_elements,
     warn_on_problems,
 )
 
@@ -81,6 +82,36 @@ def test_warn_on_problems_warns_with_advice():
     assert len(record) == 3
     assert any("target_accept" in str(w.message) for w in record)
     assert Diagnostics(**bad.to_dict()) == bad
+
+
+def test_problems_name_the_slowest_elements_and_advise_on_the_richards_exponent():
+    """Problems name the elements that fail, by their coordinate labels, worst first, with
+    R-hat and bulk ESS: by R-hat where any exceeds 1.01, by bulk ESS otherwise; ``nu`` beside
+    ``log_nu`` (the same ranks) is named once; a slow ``log_nu`` brings the advice to try
+    the logistic link; a JSON round trip keeps it all."""
+    rng = np.random.default_rng(0)
+    dims = ("chain", "draw", "benchmark")
+    log_nu = rng.normal(size=(4, 500, 3))
+    log_nu[0, :, 1] += 3.0  # one chain elsewhere for benchmark B: R-hat far above 1.01
+    post = xr.Dataset({"log_nu": (dims, log_nu), "nu": (dims, np.exp(log_nu)),
+                       "slope": (("chain", "draw"), rng.normal(size=(4, 500)))},
+                      coords={"benchmark": ["A", "B", "C"]})
+    d = diagnose(xr.DataTree.from_dict({"posterior": post}))
+    assert d.slowest[0].startswith("log_nu[B]: R-hat ")
+    assert not any(e.startswith(("nu[", "log_nu[A]", "log_nu[C]", "slope")) for e in d.slowest)  # these pass
+    rhat = float(d.slowest[0].split("R-hat ")[1].split(",")[0])
+    assert rhat == pytest.approx(d.max_rhat, abs=1e-3)
+    (rhat_problem,) = [p for p in d.problems() if p.startswith("max R-hat")]
+    assert "Slowest: log_nu[B]" in rhat_problem and "--link logistic" in rhat_problem
+    assert Diagnostics(**{**d.to_dict(), "slowest": list(d.slowest)}) == d
+
+    # every R-hat fine: the elements below the ESS bar, lowest first, without the advice
+    rhat = xr.Dataset({"slope": ((), 1.004), "log_nu": (("benchmark",), [1.0, 1.002, 1.001])},
+                      coords={"benchmark": ["A", "B", "C"]})
+    ess = xr.Dataset({"slope": ((), 250.0), "log_nu": (("benchmark",), [900.0, 120.0, 500.0])},
+                     coords={"benchmark": ["A", "B", "C"]})
+    assert slowest_elements(rhat, ess) == ("log_nu[B]: R-hat 1.002, bulk ESS 120", "slope: R-hat 1.004, bulk ESS 250")
+    assert slowest_elements(rhat, ess.assign(slope=((), 450.0), log_nu=ess["log_nu"] + 400)) == ()
 
 
 def test_available_cores_is_positive():
