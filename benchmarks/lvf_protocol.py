@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/lvf_protocol.py [--datasets lvf_leaderboard_v1 lvf_leaderboard_v2] [--n-train 1]
         [--folds 5] [--seed 0] [--chains 2 --draws 300 --tune 500] [--components latent flops latent_k3]
-        [--out benchmarks/results/lvf_protocol]
+        [--variants SPEC ...] [--out benchmarks/results/lvf_protocol]
 
 The LVF paper's tables (arXiv 2512.06553; bundled, see ``scaling_bayes/datasets/PROVENANCE.md``)
 hold 168 (v1) and 216 (v2) models, about half of them absent from Sloth's data, every instruct
@@ -19,18 +19,25 @@ Writes each component's run to ``OUT/components/<name>`` (fold caches; an interr
 resumes), the stack to ``OUT/stacked``, and prints and saves (``OUT/summary.csv``) per dataset
 and forecaster: family-macro MAE of the posterior mean, pooled 90% coverage and width, CRPS and
 the log score, with the 90% coverage's bootstrap interval over test families.
+
+``--variants`` adds latent-skill variants in ``loo_compare.py``'s notation (e.g.
+``"k3:MMLU-PRO,BBH,IFEval"``, another anchor set) as further components, named by their spec;
+``--components`` may then be empty.  The stack is built when two or more components ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from scaling_bayes import load_dataset
+from loo_compare import parse_variant
+from scaling_bayes import LatentSkillModel, load_dataset
 from scaling_bayes.evaluation import coverage_intervals, family_holdout_folds, run_protocol
 from scaling_bayes.evaluation.stacking import stack_runs
 from stacking_protocol import COMPONENTS, DEFAULT_COMPONENTS
@@ -61,6 +68,14 @@ def headline(result, name: str) -> pd.DataFrame:
     }).reset_index()
 
 
+def forecasters(components: list[str], variants: list[str]) -> dict[str, partial]:
+    """``{name: factory}``: the named stack components, then each latent-skill variant spec
+    (``loo_compare.parse_variant``), named by its spec."""
+    factories = {name: COMPONENTS[name] for name in components}
+    factories.update({spec: partial(LatentSkillModel, **parse_variant(spec)) for spec in variants})
+    return factories
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
@@ -71,9 +86,14 @@ def main() -> None:
     p.add_argument("--draws", type=int, default=300)
     p.add_argument("--tune", type=int, default=500)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--components", nargs="+", choices=list(COMPONENTS), default=list(DEFAULT_COMPONENTS))
+    p.add_argument("--components", nargs="*", choices=list(COMPONENTS), default=list(DEFAULT_COMPONENTS))
+    p.add_argument("--variants", nargs="+", default=[], metavar="SPEC",
+                   help="latent-skill variants as further components, e.g. 'k3:MMLU-PRO,BBH,IFEval'")
     p.add_argument("--out", type=Path, default=RESULTS / "lvf_protocol")
     args = p.parse_args()
+    factories = forecasters(args.components, args.variants)
+    if not factories:
+        p.error("name at least one of --components or --variants")
     sample_kwargs = {"chains": args.chains, "draws": args.draws, "tune": args.tune, "progressbar": False}
     rows = []
     for dataset in args.datasets:
@@ -85,17 +105,19 @@ def main() -> None:
         print(f"== {dataset}: {len(data.models)} models, {len(folds)} folds, "
               f"{sum(len(f.test_models) for f in folds)} test models", flush=True)
         runs = {}
-        for name in args.components:
+        for name, factory in factories.items():
             start = time.perf_counter()
+            folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)  # a variant's spec, made a folder name
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                result = run_protocol(COMPONENTS[name], out_dir=args.out / dataset / "components" / name, data=data,
+                result = run_protocol(factory, out_dir=args.out / dataset / "components" / folder, data=data,
                                       folds=folds, n_workers=args.workers, sample_kwargs=sample_kwargs)
             print(f"   {name}: {time.perf_counter() - start:.0f} s", flush=True)
             runs[name] = result.out_dir
             rows.append(headline(result, name))
-        stacked = stack_runs(runs, args.out / dataset / "stacked", by="benchmark")
-        rows.append(headline(stacked, "stack"))
+        if len(runs) >= 2:
+            stacked = stack_runs(runs, args.out / dataset / "stacked", by="benchmark")
+            rows.append(headline(stacked, "stack"))
     table = pd.concat(rows, ignore_index=True)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "summary.csv", index=False)

@@ -133,6 +133,15 @@ def test_lvf_headline_reads_each_settings_average_in_pp_from_a_run_on_random_fam
     assert row.loc[0, "n_rows"] == result.predictions["observed"].notna().sum()
 
 
+def test_lvf_forecasters_are_the_named_components_then_the_variant_specs() -> None:
+    lvf_protocol = _script("lvf_protocol")
+    factories = lvf_protocol.forecasters(["flops"], ["k3:MMLU-PRO,BBH,IFEval", "k4-iprec"])
+    assert list(factories) == ["flops", "k3:MMLU-PRO,BBH,IFEval", "k4-iprec"]
+    assert factories["k3:MMLU-PRO,BBH,IFEval"].keywords == {"n_skills": 3, "anchors": ("MMLU-PRO", "BBH", "IFEval")}
+    assert factories["k4-iprec"]().config.instruct_precision
+    assert lvf_protocol.forecasters([], []) == {}
+
+
 def test_rescore_rewrites_derived_tables_and_finds_a_compared_run_by_its_mae(tmp_path) -> None:
     """``rescore_results``: a run's stale metrics are recomputed from its predictions, and a
     ``compare_*.md`` column is rewritten from the one same-named run whose MAE it shows."""
