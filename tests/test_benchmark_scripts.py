@@ -177,3 +177,35 @@ def test_rescore_rewrites_derived_tables_and_finds_a_compared_run_by_its_mae(tmp
     table.write_text(wanted.replace(wanted.splitlines()[2], " | ".join([cells[0], "9.99", *cells[2:]])))
     with pytest.raises(SystemExit, match="0 run directories named 'latent'"):
         rescore.rescore_comparison(table, runs)
+
+
+def test_sbc_pits_are_the_share_of_draws_below_the_truth_and_the_summary_flags_overconfidence() -> None:
+    """``world_pits``: the share of (thinned) posterior draws below each true value, labelled
+    by the element's coordinates.  ``summarise``: uniform PITs pass ArviZ's uniformity test
+    and cover at their nominal rates; PITs piled at 0 and 1 (an overconfident posterior)
+    fail it and cover far too rarely."""
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    sbc = _script("sbc")
+    draws = np.arange(200.0).reshape(2, 100)  # chain 0: 0..99, chain 1: 100..199
+    posterior = xr.Dataset({"log_nu": (("chain", "draw", "benchmark"), np.stack([draws, draws + 1.0], axis=-1)),
+                            "skill_mean": (("chain", "draw"), draws)},
+                           coords={"benchmark": ["A", "B"]})
+    truth = xr.Dataset({"log_nu": (("benchmark",), [50.0, 50.0]), "skill_mean": ((), 150.0)},
+                       coords={"benchmark": ["A", "B"]})
+    pits = sbc.world_pits(posterior, truth, thin=1).set_index(["variable", "element"])["pit"]
+    assert pits[("log_nu", "A")] == 50 / 200 and pits[("log_nu", "B")] == 49 / 200
+    assert pits[("skill_mean", "")] == 150 / 200
+    assert sbc.world_pits(posterior, truth, thin=2).set_index(["variable", "element"])["pit"][("log_nu", "A")] == 25 / 100
+
+    rng = np.random.default_rng(0)
+    n = 200  # worlds: the 90% coverage of uniform PITs is 0.9 ± 0.021 (binomial sd)
+    uniform = pd.DataFrame({"world": np.arange(n), "variable": "good", "element": "x", "pit": rng.uniform(size=n)})
+    edges = rng.beta(0.3, 0.3, size=n)  # mass at 0 and 1: the truth outside most posteriors
+    bad = pd.DataFrame({"world": np.arange(n), "variable": "bad", "element": "x", "pit": edges})
+    table = sbc.summarise(pd.concat([uniform, bad])).set_index("variable")
+    assert table.loc["good", "min_p_uniform"] > 0.01 and table.loc["good", "n_p_below_0.01"] == 0
+    assert abs(table.loc["good", "coverage_90"] - 0.9) < 0.07
+    assert table.loc["bad", "min_p_uniform"] < 0.01 and table.loc["bad", "coverage_90"] < 0.75
