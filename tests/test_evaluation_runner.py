@@ -276,3 +276,16 @@ def test_latent_skill_model_settings_hold_every_default():
     assert json.loads(json.dumps(settings)) == settings
     assert FlopsLawBaseline().settings()["model"]["priors"]["log_nu_sd"] == 0.75
     assert LatentSkillModel(3).settings() != settings
+
+
+def test_diagnostics_row_counts_index_lists_and_joins_the_slowest_elements(two_folds) -> None:
+    """A fold's diagnostics.csv row: stuck chains are counted (0 when none), the slowest
+    elements (:attr:`~scaling_bayes.inference.Diagnostics.slowest`) kept as text."""
+    from scaling_bayes.evaluation.runner import _diagnostics_row
+
+    record = {"diagnostics": {"max_rhat": 1.2, "stuck_chains": [], "slowest": ["log_nu[MUSR]: R-hat 1.200, bulk ESS 9",
+                                                                             "theta[a, MUSR]: R-hat 1.100, bulk ESS 20"]}}
+    row = _diagnostics_row(two_folds[0], record)
+    assert row["n_stuck_chains"] == 0 and "n_slowest" not in row
+    assert row["slowest"] == "log_nu[MUSR]: R-hat 1.200, bulk ESS 9; theta[a, MUSR]: R-hat 1.100, bulk ESS 20"
+    assert row["max_rhat"] == 1.2 and row["test_group"] == two_folds[0].group_label

@@ -402,12 +402,18 @@ def _write_fold(
     _atomic_write_text(json_path, json.dumps(record, indent=1))
 
 
+#: Fold diagnostics that are lists of text, written joined by "; " (other lists are counted, ``n_<name>``).
+_TEXT_LISTS: tuple[str, ...] = ("slowest",)
+
+
 def _diagnostics_row(fold: Fold, record: dict[str, Any]) -> dict[str, Any]:
     diag = record.get("diagnostics", {})
     row = {"benchmark_set": fold.benchmark_set, "n_train_per_family": fold.n_train_per_family,
            "test_group": fold.group_label}
     row.update({k: v for k, v in diag.items() if v is None or isinstance(v, (bool, int, float, str))})
-    row.update({f"n_{k}": len(v) for k, v in diag.items() if isinstance(v, (list, tuple))})
+    lists = {k: v for k, v in diag.items() if isinstance(v, (list, tuple))}
+    row.update({f"n_{k}": len(v) for k, v in lists.items() if k not in _TEXT_LISTS})
+    row.update({k: "; ".join(map(str, v)) for k, v in lists.items() if k in _TEXT_LISTS})
     return row
 
 
