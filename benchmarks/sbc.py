@@ -8,8 +8,8 @@ Usage::
 Worlds are drawn from the model's own prior predictive on real covariates and family
 structure (leaderboard_v2 benchmarks, the 12 variant families of the tests' small subset),
 and each is refitted.  If the sampler and the model's code agree, the rank of every true
-parameter among its posterior draws is uniform: the posterior's PIT value of the truth,
-``mean(draws < truth)``, is Uniform(0, 1) over worlds.  Skewed PITs say the posterior is
+parameter among its posterior draws is uniform over worlds, and so is its randomised
+fractional rank, the PIT value (:func:`randomised_pit`).  Skewed PITs say the posterior is
 biased; PITs piled at 0 and 1 say it is overconfident (too narrow), piled at 0.5 that it is
 too wide.
 
@@ -75,19 +75,30 @@ def realistic_worlds(design: Design, config: ModelConfig, n_worlds: int, seed: i
     return worlds.assign_coords(world=np.arange(worlds.sizes["world"]))
 
 
-def world_pits(posterior: xr.Dataset, truth: xr.Dataset, thin: int) -> pd.DataFrame:
-    """One row per checked element: ``variable, element, pit`` with ``pit`` the share of the
-    (thinned) posterior draws below the true value."""
+def world_pits(posterior: xr.Dataset, truth: xr.Dataset, thin: int, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per checked element: ``variable, element, rank, n_draws, pit``.
+
+    ``rank`` counts the (thinned) posterior draws below the true value, out of ``n_draws``;
+    ``pit`` is the randomised fractional rank ``(rank + u) / (n_draws + 1)`` with ``u`` ~
+    Uniform(0, 1) (:func:`randomised_pit`), exactly Uniform(0, 1) when the draws and the truth
+    are exchangeable, and never 0 or 1 (where a uniformity test would reject outright)."""
     rows = []
     for name in CHECKED:
         if name not in posterior:
             continue
         draws = posterior[name].isel(draw=slice(None, None, thin)).stack(sample=("chain", "draw"))
-        pit = (draws < truth[name]).mean("sample")
-        for index, value in np.ndenumerate(pit.values):
-            label = ", ".join(str(pit[d].values[i]) if d in pit.coords else str(i) for d, i in zip(pit.dims, index))
-            rows.append({"variable": name, "element": label, "pit": float(value)})
-    return pd.DataFrame(rows)
+        rank = (draws < truth[name]).sum("sample")
+        for index, value in np.ndenumerate(rank.values):
+            label = ", ".join(str(rank[d].values[i]) if d in rank.coords else str(i) for d, i in zip(rank.dims, index))
+            rows.append({"variable": name, "element": label, "rank": int(value), "n_draws": draws.sizes["sample"]})
+    frame = pd.DataFrame(rows)
+    return frame.assign(pit=randomised_pit(frame["rank"].to_numpy(), frame["n_draws"].to_numpy(), rng))
+
+
+def randomised_pit(rank: np.ndarray, n_draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``(rank + u) / (n_draws + 1)``, ``u`` ~ Uniform(0, 1): a rank among ``n_draws`` draws
+    spread uniformly over its bin of width ``1 / (n_draws + 1)``."""
+    return (rank + rng.uniform(size=len(rank))) / (n_draws + 1)
 
 
 def summarise(pits: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +175,7 @@ def main() -> None:
                            progressbar=False, hold_fixed_in_init=SCALE_VARIABLES)
         posterior = add_family_effects(idata["posterior"].to_dataset(), design, args.seed + int(world))
         diag = diagnose(idata)
-        rows = world_pits(posterior, truth, args.thin).assign(
+        rows = world_pits(posterior, truth, args.thin, np.random.default_rng([args.seed, int(world)])).assign(
             world=int(world), max_rhat=diag.max_rhat, min_ess_bulk=diag.min_ess_bulk,
             divergences=diag.divergences, fit_seconds=time.perf_counter() - start)
         rows.to_csv(pit_path, mode="a", header=not pit_path.is_file(), index=False)

@@ -180,10 +180,11 @@ def test_rescore_rewrites_derived_tables_and_finds_a_compared_run_by_its_mae(tmp
 
 
 def test_sbc_pits_are_the_share_of_draws_below_the_truth_and_the_summary_flags_overconfidence() -> None:
-    """``world_pits``: the share of (thinned) posterior draws below each true value, labelled
-    by the element's coordinates.  ``summarise``: uniform PITs pass ArviZ's uniformity test
-    and cover at their nominal rates; PITs piled at 0 and 1 (an overconfident posterior)
-    fail it and cover far too rarely."""
+    """``world_pits``: the rank of each true value among the (thinned) posterior draws,
+    labelled by the element's coordinates, and its randomised PIT inside the rank's bin.
+    ``summarise``: uniform PITs pass ArviZ's uniformity test and cover at their nominal
+    rates; PITs piled at 0 and 1 (an overconfident posterior) fail it and cover far too
+    rarely."""
     import numpy as np
     import pandas as pd
     import xarray as xr
@@ -193,12 +194,15 @@ def test_sbc_pits_are_the_share_of_draws_below_the_truth_and_the_summary_flags_o
     posterior = xr.Dataset({"log_nu": (("chain", "draw", "benchmark"), np.stack([draws, draws + 1.0], axis=-1)),
                             "skill_mean": (("chain", "draw"), draws)},
                            coords={"benchmark": ["A", "B"]})
-    truth = xr.Dataset({"log_nu": (("benchmark",), [50.0, 50.0]), "skill_mean": ((), 150.0)},
+    truth = xr.Dataset({"log_nu": (("benchmark",), [50.0, 50.0]), "skill_mean": ((), 250.0)},
                        coords={"benchmark": ["A", "B"]})
-    pits = sbc.world_pits(posterior, truth, thin=1).set_index(["variable", "element"])["pit"]
-    assert pits[("log_nu", "A")] == 50 / 200 and pits[("log_nu", "B")] == 49 / 200
-    assert pits[("skill_mean", "")] == 150 / 200
-    assert sbc.world_pits(posterior, truth, thin=2).set_index(["variable", "element"])["pit"][("log_nu", "A")] == 25 / 100
+    rows = sbc.world_pits(posterior, truth, thin=1, rng=np.random.default_rng(0)).set_index(["variable", "element"])
+    assert rows.loc[("log_nu", "A"), "rank"] == 50 and rows.loc[("log_nu", "B"), "rank"] == 49
+    assert (rows["n_draws"] == 200).all()
+    assert rows.loc[("skill_mean", ""), "rank"] == 200  # above every draw: the last bin, not 1
+    assert (rows["rank"] / 201 < rows["pit"]).all() and (rows["pit"] < (rows["rank"] + 1) / 201).all()
+    thinned = sbc.world_pits(posterior, truth, thin=2, rng=np.random.default_rng(0)).set_index(["variable", "element"])
+    assert thinned.loc[("log_nu", "A"), "rank"] == 25 and thinned.loc[("log_nu", "A"), "n_draws"] == 100
 
     rng = np.random.default_rng(0)
     n = 200  # worlds: the 90% coverage of uniform PITs is 0.9 ± 0.021 (binomial sd)
