@@ -33,6 +33,7 @@ import time
 import warnings
 from pathlib import Path
 
+import arviz_base as azb
 import arviz_plots as azp
 import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
 import numpy as np
@@ -135,8 +136,10 @@ def plot(pits: pd.DataFrame, path: Path) -> None:
             block = wide[name]
             data[name] = xr.DataArray(block.to_numpy()[None], dims=("chain", "draw", f"{name}_element"),
                                       coords={f"{name}_element": [str(e) for e in block.columns]})
-    pc = azp.plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": xr.Dataset(data)}), backend="matplotlib",
-                           sample_dims=["chain", "draw"], col_wrap=6)
+    n_panels = sum(d.shape[-1] for d in data.values())
+    with azb.rc_context({"plot.max_subplots": max(n_panels, azb.rcParams["plot.max_subplots"])}):
+        pc = azp.plot_ecdf_pit(xr.DataTree.from_dict({"prior_sbc": xr.Dataset(data)}), backend="matplotlib",
+                               sample_dims=["chain", "draw"], col_wrap=6)
     pc.savefig(path)
 
 
