@@ -408,20 +408,23 @@ def slowest_elements(rhat: xr.Dataset, ess_bulk: xr.Dataset, n: int = 3) -> tupl
     ``log_x`` beside it has the same rank-normalised R-hat and ESS, so only ``log_x`` is
     named.  Elements constant by construction (NaN R-hat) are skipped.
     """
-    rows = []
+    failing = []  # (R-hat, ESS, name, flat index) of every failing element; labelled below
     for name, values in rhat.data_vars.items():
         if f"log_{name}" in rhat.data_vars:
             continue
         r, e = np.ravel(values.values), np.ravel(ess_bulk[name].transpose(*values.dims).values)
         for flat in np.flatnonzero(np.isfinite(r) & ((r > RHAT_MAX) | (e < ESS_MIN))):
-            index = np.unravel_index(flat, values.shape)
-            labels = [str(values[dim].values[i]) if dim in values.coords else str(i)
-                      for dim, i in zip(values.dims, index)]
-            label = f"{name}[{', '.join(labels)}]" if labels else name
-            rows.append((float(r[flat]), float(e[flat]), label))
-    high_rhat = sorted((row for row in rows if row[0] > RHAT_MAX), key=lambda row: -row[0])
-    chosen = high_rhat or sorted(rows, key=lambda row: row[1])
-    return tuple(f"{label}: R-hat {r:.3f}, bulk ESS {e:.0f}" for r, e, label in chosen[:n])
+            failing.append((float(r[flat]), float(e[flat]), name, int(flat)))
+    high_rhat = sorted((row for row in failing if row[0] > RHAT_MAX), key=lambda row: -row[0])
+    chosen = (high_rhat or sorted(failing, key=lambda row: row[1]))[:n]
+
+    def label(name: str, flat: int) -> str:  # "name[coord, …]" of one element
+        values = rhat[name]
+        index = np.unravel_index(flat, values.shape)
+        labels = [str(values[dim].values[i]) if dim in values.coords else str(i) for dim, i in zip(values.dims, index)]
+        return f"{name}[{', '.join(labels)}]" if labels else name
+
+    return tuple(f"{label(name, flat)}: R-hat {r:.3f}, bulk ESS {e:.0f}" for r, e, name, flat in chosen)
 
 
 def chain_elpd(idata: xr.DataTree, var_name: str) -> pd.DataFrame:

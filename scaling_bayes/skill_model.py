@@ -327,7 +327,9 @@ class LatentSkillModel:
         draw, model, benchmark), and the Beta precision ``phi`` they were drawn with
         (:func:`~scaling_bayes.prediction.model_precision`)."""
         design, _ = self._require_fit()
-        models = self._prepare(new_models)
+        # a known variant's base family and instruct flag are the fit's, for every use below
+        # (the covariates of an instruct form, the family effects, the Beta precision)
+        models = known_variant_families(self._prepare(new_models), design.families)
         if warn_extrapolation:
             far = design.transform.extrapolation(models)
             if len(far):
@@ -366,15 +368,16 @@ class LatentSkillModel:
         """
         design, _ = self._require_fit()
         posterior = self.posterior
-        models = self._prepare(design.data.models.reset_index())
+        models = known_variant_families(self._prepare(design.data.models.reset_index()), design.families)
         _, _, rng_noise, rng_bench = np.random.default_rng(random_seed).spawn(4)
         deviation = benchmark_deviations(posterior, design.families, models, rng_bench)  # fitted, not drawn
         return skill_score_draws(posterior, posterior["theta"], design.floors, rng_noise, deviation,
                                  instruct=self._instruct_flags(models))
 
-    def _instruct_flags(self, models: pd.DataFrame) -> xr.DataArray:
-        """Each model's instruct flag (dims model), a known variant's taken from the fit."""
-        models = known_variant_families(models, self.design.families)
+    @staticmethod
+    def _instruct_flags(models: pd.DataFrame) -> xr.DataArray:
+        """Each model's instruct flag (dims model); a known variant's must already be the fit's
+        (:func:`~scaling_bayes.prediction.known_variant_families`)."""
         return xr.DataArray(models["instruct"].astype(bool).to_numpy(), dims="model",
                             coords={"model": models.index.to_numpy()})
 

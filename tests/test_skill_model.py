@@ -347,3 +347,19 @@ def test_anchors_resolve_afresh_on_other_benchmarks(small_v2, sloth):
     pinned = LatentSkillModel(n_skills=2, anchors=model.config.anchors)
     with pytest.raises(ValueError, match="anchor"):
         pinned.build(small_v2)  # anchors the user named are kept, and checked
+
+
+def test_a_clashing_instruct_flag_of_a_known_variant_warns_once_and_the_fit_wins(fitted):
+    """A row that calls a known base variant instruct is predicted as the fitted variant, and
+    the user hears about it once (the flag is resolved once per prediction, not per use)."""
+    import warnings
+
+    base = next(v for v, ins in zip(fitted.design.families.variants, fitted.design.families.instruct_of_variant) if not ins)
+    row = {"model": "probe", "family": base, "params_b": 7.0, "tokens_t": 2.0, "instruct": True}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        draws = fitted.predictive_draws(pd.DataFrame([row]), random_seed=0, warn_extrapolation=False)
+    clashes = [w for w in caught if "instruct of a known variant family is fixed by the fit" in str(w.message)]
+    assert len(clashes) == 1
+    plain = fitted.predictive_draws(pd.DataFrame([{**row, "instruct": False}]), random_seed=0, warn_extrapolation=False)
+    xr.testing.assert_allclose(draws["mu"], plain["mu"])
