@@ -42,10 +42,15 @@ class FlopsLawBaseline(LatentSkillModel):
     """
 
     def __init__(self, **kwargs: Any) -> None:
+        fixed = sorted({"n_skills", "anchors"} & set(kwargs))
+        if fixed:
+            raise TypeError(
+                f"FlopsLawBaseline does not take {fixed}: it has one skill per benchmark, each benchmark "
+                "its own anchor (set when fitting). For shared skills use LatentSkillModel."
+            )
         kwargs.setdefault("covariates", "flops")
         if kwargs.get("priors") is None:
             kwargs["priors"] = FLOPS_BASELINE_PRIORS
-        kwargs.pop("n_skills", None)
         super().__init__(n_skills=1, **kwargs)
 
     def _config_for(self, benchmarks: list[str]) -> ModelConfig:

@@ -1,6 +1,6 @@
 """The ``scaling-bayes`` command line (step 8): a thin layer over the package.
 
-Sub-commands: ``fit``, ``predict``, ``demo``, ``evaluate``, ``figures``.  Run
+Sub-commands: ``fit``, ``predict``, ``demo``, ``evaluate``, ``figures``, ``stack``.  Run
 ``scaling-bayes <command> --help`` for the options of each.
 """
 
@@ -157,10 +157,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from scaling_bayes.skill_model import LatentSkillModel
+    from scaling_bayes.data import _read_csv_keeping_names
+    from scaling_bayes.workflows import load_fitted
 
-    model = LatentSkillModel.load(args.run_dir)
-    new = pd.read_csv(args.models)
+    model = load_fitted(args.run_dir)  # a fit, a FLOPs baseline or a stack, as saved
+    new = _read_csv_keeping_names(args.models)  # family names such as "1.10" or "NA" verbatim
     pred = model.predict(new, prob=args.prob, random_seed=args.seed)
     if args.out:
         pred.table.to_csv(args.out, index=False)
@@ -305,10 +306,13 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from scaling_bayes.evaluation import EvaluationResult
     from scaling_bayes.skill_model import LatentSkillModel
-    from scaling_bayes.workflows import make_figures
+    from scaling_bayes.workflows import load_fitted, make_figures
 
+    if args.run and Path(args.run, "stack.json").exists():
+        raise SystemExit(f"error: {args.run} is a saved stack; figures need one model's fit: pass one of its "
+                         f"components' directories (e.g. --run {Path(args.run) / '<component>'})")
     if args.run and Path(args.run, "config.json").exists():
-        model = LatentSkillModel.load(args.run)
+        model = load_fitted(args.run)
     else:
         print("no saved fit given (--run): fitting the bundled data first ...")
         model = LatentSkillModel()

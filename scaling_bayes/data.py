@@ -292,6 +292,8 @@ def _validate_meta(
     """
     if generate_names and "model" not in frame.columns:
         frame = frame.assign(model=[f"new-{i}" for i in range(len(frame))])
+    elif generate_names and frame["model"].isna().any():  # some rows named, others not
+        frame = frame.assign(model=frame["model"].where(frame["model"].notna(), [f"new-{i}" for i in range(len(frame))]))
     _require_columns(frame, _REQUIRED)
     no_names = pd.Index([None] * len(frame), dtype=object)
     model = _text_column(frame, "model", no_names)
@@ -418,10 +420,19 @@ def _validate_scores(block: pd.DataFrame, models: pd.Index) -> pd.DataFrame:
     pct = hi.index[(hi > 1) & (hi <= 100) & (lo >= 0)].tolist()
     if pct:
         maxima = ", ".join(f"{c!r} max {hi[c]:g}" for c in pct)
+        # a column of a percent table whose scores all lie in [0, 1] (e.g. MATH at small sizes)
+        # cannot be told from a column of fractions: name it, so the user decides
+        unclear = [c for c in num.columns if c not in pct and hi[c] > 0]
+        others = (
+            f" The other score column(s) {unclear!r} have no score above 1 and so cannot be told "
+            "apart from fractions: if the table is in percent, divide them too (a score of 1.0 "
+            "would otherwise read as 100%)."
+            if unclear else ""
+        )
         raise DataValidationError(
             f"Score column(s) {maxima} look like percentages (0-100 scale); scores must "
             f"be fractions in [0, 1]. Divide them by 100, e.g. df[{pct!r}] = "
-            f"df[{pct!r}] / 100."
+            f"df[{pct!r}] / 100.{others}"
         )
     out = (num < 0) | (num > 1)
     if out.any().any():
@@ -472,6 +483,14 @@ class ScoreTable:
                 "ScoreTable.scores must have the same unique model index as .models, in "
                 "the same order. Build tables with from_wide()."
             )
+        # a table built directly (not through from_wide) gets the same checks of its metadata:
+        # names present, params_b > 0, tokens_t > 0 or missing, instruct boolean
+        checked = _validate_meta(m.rename_axis(index="model").reset_index(), require_tokens=False)
+        if not checked.index.equals(m.index):
+            raise DataValidationError(
+                "ScoreTable.models' model names must be stripped, non-empty strings. Build tables with from_wide()."
+            )
+        m = checked
         if s.columns.duplicated().any():
             raise DataValidationError(
                 f"ScoreTable.scores has duplicate benchmark columns: "
@@ -741,6 +760,8 @@ def validate_new_models(
     pandas.DataFrame
         Shape (n_new, 5), indexed by ``model``, with columns META_COLUMNS.
     """
+    if isinstance(df, Mapping) and not any(isinstance(v, (list, tuple, np.ndarray, pd.Series)) for v in df.values()):
+        df = [df]  # one model given as a single mapping of scalars
     frame = df if isinstance(df, pd.DataFrame) else pd.DataFrame(df)
     if "model" not in frame.columns and frame.index.name == "model":
         frame = frame.reset_index()  # a table already indexed by model name

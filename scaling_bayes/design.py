@@ -47,14 +47,15 @@ FORMS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class CovariateTransform:
-    """Standardised translog covariates ``x = [u, v, u·v]``.
+    """Standardised covariates of one :data:`FORMS` entry (``form``), one column per name.
 
     ``u = (ln params_b − m_u) / s_u`` and ``v = (ln tokens_t − m_v) / s_v`` are
-    standardised on the training rows; the interaction is the product of the
-    standardised logs.  This spans exactly the translog function space
-    ``a + b ln N + c ln D + d ln N ln D`` (the centring only re-parameterises it)
-    while keeping the three columns on a unit scale and weakly correlated, which
-    matters for NUTS.
+    standardised on the training rows.  ``"translog"`` gives ``x = [u, v, u·v]``, which spans
+    exactly the translog function space ``a + b ln N + c ln D + d ln N ln D`` (the centring
+    only re-parameterises it) while keeping the columns on a unit scale and weakly
+    correlated, which matters for NUTS; ``"translog_sq"`` (the package default, see
+    :class:`~scaling_bayes.model.ModelConfig`) adds ``u² − 1, v² − 1``,
+    ``"translog_sq_instruct"`` also instruct × u, and ``"flops"`` is the standardised ln FLOPs alone.
     """
 
     log_params_mean: float

@@ -61,6 +61,34 @@ def family_cases(new_models: pd.DataFrame, families: FamilyStructure) -> pd.Seri
     return pd.Series(case, index=new_models.index, name="case")
 
 
+def _name_key(name: str) -> str:
+    """A family name compared without case or punctuation: ``"Llama 2"`` and ``"llama-2"`` agree."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def warn_near_miss_families(new_models: pd.DataFrame, families: FamilyStructure) -> None:
+    """Warn about each new model whose family is not a fitted name but equals one up to case
+    and punctuation (``"Qwen2"`` for ``"qwen2"``): such a row would silently be forecast as a
+    new variant or a family never seen, with far wider intervals.  Other new names are
+    legitimate and pass silently."""
+    fitted = {_name_key(n): n for n in [*families.families, *families.variants]}
+    rows = []
+    for column, known in (("family", families.variants), ("base_family", families.families)):
+        unknown = new_models.loc[~new_models[column].isin(known), column]
+        for model, name in unknown.items():
+            match = fitted.get(_name_key(name))
+            if match is not None and match != name:
+                rows.append(f"model {model!r}: {column} {name!r} (did you mean {match!r}?)")
+    if rows:
+        warnings.warn(
+            f"family name(s) not in the fit but equal to a fitted one up to case or punctuation: "
+            f"{'; '.join(dict.fromkeys(rows))}. Such a row is forecast as a family the fit has not seen; "
+            "use the fitted name to forecast it as a known family.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def known_variant_families(new_models: pd.DataFrame, families: FamilyStructure) -> pd.DataFrame:
     """``new_models`` with the base family and instruct flag of each known-variant model taken
     from the fitted family structure: both are properties of the fitted variant, not of the row.
@@ -347,8 +375,8 @@ class Prediction:
     ----------
     table : pd.DataFrame
         Tidy: one row per (model, benchmark) with ``model, family, case, benchmark,
-        mean, median, lower, upper`` (posterior-predictive) and ``mu_lower, mu_upper``
-        (interval of the latent mean score, without Beta observation noise).
+        mean, median, lower, upper`` (posterior-predictive) and ``mu_mean, mu_lower, mu_upper``
+        (mean and interval of the latent mean score, without Beta observation noise).
     draws : xr.DataTree
         ``predictions`` group: ``score`` and ``mu`` draws (chain, draw, model, benchmark);
         ``constant_data`` group: the new models' covariates.

@@ -60,6 +60,7 @@ from scaling_bayes.prediction import (
     score_draws,
     skill_score_draws,
     summarize,
+    warn_near_miss_families,
 )
 
 __all__ = ["LatentSkillModel", "ExtrapolationWarning", "NotFittedError"]
@@ -329,7 +330,9 @@ class LatentSkillModel:
         design, _ = self._require_fit()
         # a known variant's base family and instruct flag are the fit's, for every use below
         # (the covariates of an instruct form, the family effects, the Beta precision)
-        models = known_variant_families(self._prepare(new_models), design.families)
+        models = self._prepare(new_models)
+        warn_near_miss_families(models, design.families)
+        models = known_variant_families(models, design.families)
         if warn_extrapolation:
             far = design.transform.extrapolation(models)
             if len(far):
@@ -458,11 +461,18 @@ class LatentSkillModel:
         """Load a model saved with :meth:`save` (no refitting)."""
         path = Path(path)
         if not (path / "config.json").exists():
+            stack = " It holds stack.json: load a saved stack with StackedModel.load." if (path / "stack.json").exists() else ""
             raise FileNotFoundError(
                 f"{path} is not a saved fit: expected config.json and posterior.nc there "
-                "(create one with LatentSkillModel.save or `scaling-bayes fit --out`)."
+                f"(create one with LatentSkillModel.save or `scaling-bayes fit --out`).{stack}"
             )
         config = json.loads((path / "config.json").read_text())
+        saved_class = config.get("model_class", cls.__name__)
+        if saved_class != cls.__name__:
+            raise ValueError(
+                f"{path} holds a saved {saved_class}, not a {cls.__name__}: load it with {saved_class}.load "
+                "(or scaling_bayes.workflows.load_fitted, which picks the class)."
+            )
         registry = BenchmarkRegistry()
         for name, spec in config["registry"].items():
             registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
@@ -478,7 +488,9 @@ class LatentSkillModel:
             name=config["dataset"],
         )
         self.design = build_design(data, registry, model_cfg.covariates)
-        self.idata = xr.open_datatree(path / "posterior.nc", engine="h5netcdf").load()
+        with xr.open_datatree(path / "posterior.nc", engine="h5netcdf") as tree:
+            # read into memory and close, so the fit can be saved back over this directory
+            self.idata = tree.load()
         self.random_seed = config["random_seed"]
         if config.get("diagnostics"):
             self.diagnostics = Diagnostics(**config["diagnostics"])

@@ -271,12 +271,14 @@ def mix_draws(draws: Mapping[str, xr.DataArray], weights: Mapping[str, float]) -
         raise ValueError(f"weights {dict(zip(names, w.tolist()))} must be non-negative and sum to 1")
     first = draws[names[0]].transpose("chain", "draw", "model", "benchmark")
     labels = first.isel(chain=0, draw=0, drop=True)
+    def cell_labels(array: xr.DataArray) -> dict[str, list[str]]:
+        return {d: sorted(map(str, array[d].values)) if d in array.coords else [] for d in ("model", "benchmark")}
+
     for name in names[1:]:
-        other = {d: draws[name].sizes.get(d) for d in ("model", "benchmark")}
-        if other != {d: first.sizes[d] for d in ("model", "benchmark")}:
+        if cell_labels(draws[name]) != cell_labels(first):
             raise ValueError(
-                f"draws of {name!r} have sizes {dict(draws[name].sizes)}, those of {names[0]!r} {dict(first.sizes)}: "
-                "every forecaster must predict the same models and benchmarks"
+                f"draws of {name!r} cover models/benchmarks {cell_labels(draws[name])}, those of {names[0]!r} "
+                f"{cell_labels(first)}: every forecaster must predict the same models and benchmarks"
             )
     pools = {n: draws[n].transpose(*first.dims) for n in names}
     if len({(d.sizes["chain"], d.sizes["draw"]) for d in pools.values()}) == 1:
@@ -377,6 +379,7 @@ class StackedModel:
         from scaling_bayes.evaluation.holdout import largest_model_fold
         from scaling_bayes.evaluation.protocol import fold_split
 
+        data = data.fittable()  # models without tokens can be neither fitted nor held out
         fold = largest_model_fold(data, data.name, min_sizes=min_sizes)
         train, test_models, test_scores = fold_split(fold, data)
         columns = {}
@@ -405,6 +408,7 @@ class StackedModel:
         """Fit every component on ``data`` (each with ``random_seed``), learning the weights
         first if none were given; warns on convergence problems (the worst component's)."""
         start = time.perf_counter()
+        data = data.fittable()  # warns once about the models it drops, not once per component fit
         if self.weights is None:
             self.learn_weights(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
         for component in self.components.values():
@@ -477,6 +481,8 @@ class StackedModel:
         (path / "stack.json").write_text(json.dumps(record, indent=2))
         if self.weight_check is not None:
             self.weight_check.reset_index().to_csv(path / "weight_check.csv", index=False)
+        else:  # given weights: a check left by an earlier save here would be attached on load
+            (path / "weight_check.csv").unlink(missing_ok=True)
         return path
 
     @classmethod

@@ -7,6 +7,7 @@ CausalPy-style.  The CLI is a thin layer over these functions.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 import warnings
@@ -20,11 +21,13 @@ import numpy as np
 import pandas as pd
 
 from scaling_bayes import plots
+from scaling_bayes.baselines import FlopsLawBaseline
 from scaling_bayes.data import ScoreTable, load_dataset
 from scaling_bayes.evaluation.metrics import observed_at_resolution
 from scaling_bayes.inference import Diagnostics, SamplerConfig
 from scaling_bayes.plots import plot_scaling_curves
 from scaling_bayes.skill_model import LatentSkillModel
+from scaling_bayes.stacking import StackedModel
 
 #: Demo hold-outs: the largest model of a known family, and a whole unseen family.
 DEMO_KNOWN_FAMILY_HOLDOUT = "qwen2-72b"
@@ -39,6 +42,22 @@ class DemoResult:
     intervals: pd.DataFrame
     figure_path: Path
     run_dir: Path
+
+
+def load_fitted(path: str | os.PathLike[str]) -> LatentSkillModel | StackedModel:
+    """Load whatever was saved at ``path``: a stack (``stack.json``, :meth:`StackedModel.load`)
+    or a single model of the class its ``config.json`` names (:class:`LatentSkillModel`,
+    :class:`~scaling_bayes.baselines.FlopsLawBaseline`)."""
+    path = Path(path)
+    if (path / "stack.json").is_file():
+        return StackedModel.load(path)
+    classes = {c.__name__: c for c in (LatentSkillModel, FlopsLawBaseline)}
+    if (path / "config.json").is_file():
+        saved = json.loads((path / "config.json").read_text()).get("model_class", LatentSkillModel.__name__)
+        if saved not in classes:
+            raise ValueError(f"{path / 'config.json'} names model class {saved!r}; known: {sorted(classes)}")
+        return classes[saved].load(path)
+    return LatentSkillModel.load(path)  # raises, saying what a saved fit holds
 
 
 def demo_split(data: ScoreTable) -> tuple[ScoreTable, pd.DataFrame]:

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling_bayes import ConvergenceWarning
+from scaling_bayes import ConvergenceWarning, LatentSkillModel
 from scaling_bayes.baselines import FlopsLawBaseline
+from scaling_bayes.workflows import load_fitted
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +29,19 @@ def test_flops_baseline_fits_and_predicts_per_benchmark(small_v2, tmp_path):
     loaded = FlopsLawBaseline.load(tmp_path / "b")
     assert isinstance(loaded, FlopsLawBaseline)
     pd.testing.assert_frame_equal(loaded.predict(new).table, table)
+    # the saved class is checked: a baseline does not load as the latent model (whose refit
+    # would build another graph), and load_fitted picks the class the fit was saved from
+    with pytest.raises(ValueError, match=r"saved FlopsLawBaseline, not a LatentSkillModel.*FlopsLawBaseline.load"):
+        LatentSkillModel.load(tmp_path / "b")
+    assert type(load_fitted(tmp_path / "b")) is FlopsLawBaseline
+
+
+def test_flops_baseline_rejects_a_number_of_skills_or_anchors():
+    # fixed by the benchmarks at fit time: accepting them would silently discard them
+    with pytest.raises(TypeError, match=r"does not take \['n_skills'\].*one skill per benchmark"):
+        FlopsLawBaseline(n_skills=7)
+    with pytest.raises(TypeError, match=r"\['anchors'\]"):
+        FlopsLawBaseline(anchors=["MMLU"])
 
 
 def test_flops_baseline_default_priors_keep_the_tight_exponent_prior():

@@ -365,6 +365,15 @@ def test_scoretable_checks_its_invariants(sloth: ScoreTable) -> None:
         ScoreTable(models=sloth.models, scores=sloth.scores.iloc[::-1])
     with pytest.raises(DataValidationError, match="must have columns"):
         ScoreTable(models=sloth.models.drop(columns="instruct"), scores=sloth.scores)
+    # a table built directly gets from_wide's checks of its metadata, naming the row
+    bad = sloth.models.copy()
+    bad.loc["pythia-1b", "params_b"] = -1.0
+    with pytest.raises(DataValidationError, match=r"'params_b'.*must be positive.*model 'pythia-1b': -1"):
+        ScoreTable(models=bad, scores=sloth.scores)
+    bad = sloth.models.copy()
+    bad.loc["pythia-1b", "family"] = None
+    with pytest.raises(DataValidationError, match=r"'family' is missing or empty.*model 'pythia-1b'"):
+        ScoreTable(models=bad, scores=sloth.scores)
 
 
 # ----------------------------------------------------------------- from_wide / read_scores
@@ -454,6 +463,14 @@ def test_column_map_key_not_in_data() -> None:
 def test_percentage_scores_are_detected() -> None:
     df = _tiny(MMLU=[25.62, 26.78, 47.06])
     with pytest.raises(DataValidationError, match=r"'MMLU' max 47.06 look like percentages.*Divide them by 100"):
+        from_wide(df)
+
+
+def test_percent_table_names_columns_that_cannot_be_told_from_fractions() -> None:
+    # a percent table whose GSM8K scores (0.159%, 0.083%, 0.873%) all lie below 1 and would pass as fractions
+    df = _tiny(MMLU=[25.62, 26.78, 47.06], GSM8K=[0.159, 0.083, 0.873])
+    with pytest.raises(DataValidationError, match=r"'MMLU' max 47.06 look like percentages.*\['GSM8K'\] have no "
+                       r"score above 1.*divide them too"):
         from_wide(df)
 
 
@@ -612,6 +629,13 @@ def test_validate_new_models() -> None:
     named = validate_new_models([{"model": "yi-34b", "family": "yi", "params_b": 34, "tokens_t": 3.0}])
     assert named.index.tolist() == ["yi-34b"]
     assert named.at["yi-34b", "instruct"] == False  # noqa: E712
+    # one model as a single mapping, as the type hint allows
+    single = validate_new_models({"model": "yi-34b", "family": "yi", "params_b": 34, "tokens_t": 3.0})
+    pd.testing.assert_frame_equal(single, named)
+    # some rows named, some not: only the unnamed get generated names
+    mixed = validate_new_models([{"model": "yi-34b", "family": "yi", "params_b": 34, "tokens_t": 3.0},
+                                 {"family": "yi", "params_b": 6, "tokens_t": 3.0}])
+    assert mixed.index.tolist() == ["yi-34b", "new-1"]
 
 
 def test_validate_new_models_errors() -> None:

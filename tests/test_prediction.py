@@ -1,5 +1,7 @@
 """Prediction maths on a hand-built posterior (no sampling needed)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -262,6 +264,27 @@ def test_known_variant_takes_base_family_and_instruct_from_the_fit(posterior, fa
         index=pd.Index(["a-chat-7b", "zeta-1b"], name="model"),
     )
     pd.testing.assert_frame_equal(known_variant_families(others, families), others)
+
+
+def test_family_names_equal_to_a_fitted_one_up_to_case_warn(families):
+    """"FAM-A" or "fam_b" would silently be forecast as families never seen: warn, naming the
+    fitted spelling; a name that matches nothing fitted is a legitimate new family and passes."""
+    from scaling_bayes.prediction import warn_near_miss_families
+
+    rows = pd.DataFrame(
+        {"family": ["FAM-A", "fam_b-new", "zeta", "fam-a"], "base_family": ["FAM-A", "fam_b", "zeta", "fam-a"],
+         "instruct": [False] * 4, "params_b": [7.0] * 4, "tokens_t": [2.0] * 4},
+        index=pd.Index(["a-7b", "b-7b", "zeta-1b", "a-1b"], name="model"),
+    )
+    with pytest.warns(UserWarning, match="did you mean") as record:
+        warn_near_miss_families(rows, families)
+    message = str(record[0].message)
+    assert "model 'a-7b': family 'FAM-A' (did you mean 'fam-a'?)" in message
+    assert "model 'b-7b': base_family 'fam_b' (did you mean 'fam-b'?)" in message
+    assert "zeta" not in message and "a-1b" not in message and "fam_b-new" not in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_near_miss_families(rows.loc[["zeta-1b", "a-1b"]], families)
 
 
 def test_model_deviations_are_fresh_per_model_with_sd_model_sd(posterior, new_models):

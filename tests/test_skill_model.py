@@ -185,6 +185,8 @@ def test_save_load_round_trip_predicts_identically(fitted, requests, tmp_path):
         loaded.predict(requests, random_seed=5).table, fitted.predict(requests, random_seed=5).table
     )
     xr.testing.assert_allclose(loaded.posterior["theta"], fitted.posterior["theta"])
+    # a loaded fit holds no open file: it can be saved back over the directory it came from
+    LatentSkillModel.load(loaded.save(tmp_path / "run")).predict(requests, random_seed=5)
 
 
 def test_stack_chains_mixes_the_chains_by_their_weights_and_survives_save_load(fitted, requests, tmp_path):

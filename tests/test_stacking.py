@@ -13,6 +13,7 @@ from scipy import stats
 from scaling_bayes import ConvergenceWarning, FlopsLawBaseline, LatentSkillModel, StackedModel
 from scaling_bayes.stacking import (hierarchical_stacking_weights, mix_draws, mix_draws_by, mixture_mean,
                                    stacking_weights)
+from scaling_bayes.workflows import load_fitted
 
 
 def test_stacking_weights_recover_a_mixtures_proportion():
@@ -117,6 +118,9 @@ def test_mix_draws_takes_each_forecasters_share_of_every_chain():
         mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0)}, {"a": 0.5, "b": 0.6})
     with pytest.raises(ValueError, match="same models and benchmarks"):
         mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0, models=("m1",))}, {"a": 0.5, "b": 0.5})
+    # as many benchmarks, other names: raises rather than mixing into NaN draws
+    with pytest.raises(ValueError, match=r"'B3'.*same models and benchmarks"):
+        mix_draws({"a": constant_draws(0.0), "b": constant_draws(1.0, benchmarks=("B1", "B3"))}, {"a": 0.5, "b": 0.5})
 
 
 def test_mix_draws_pools_forecasters_whose_chain_shapes_differ():
@@ -177,14 +181,25 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     # two cheap components (the FLOPs law with its Richards and its logistic link): the stack
     # treats every component alike, through fit, predictive_draws and log_predictive_density
     stack = StackedModel({"richards": FlopsLawBaseline(), "logistic": FlopsLawBaseline(link="logistic")})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        stack.fit(two_benchmarks, random_seed=1, **TINY_FIT)
+    # a table as load_dataset gives it: a model without tokens, here the largest of its family,
+    # is dropped (with one warning) before the weights' held-out sizes are chosen
+    largest = two_benchmarks.models["params_b"].idxmax()
+    no_tokens = two_benchmarks.select(models=[largest])
+    no_tokens = type(no_tokens)(
+        models=no_tokens.models.assign(params_b=2 * no_tokens.models["params_b"], tokens_t=np.nan)
+        .rename(index={largest: "no-tokens-model"}),
+        scores=no_tokens.scores.rename(index={largest: "no-tokens-model"}), name="no_tokens")
+    with_gap = type(two_benchmarks).concat([two_benchmarks, no_tokens], name=two_benchmarks.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stack.fit(with_gap, random_seed=1, **TINY_FIT)
+    assert sum("missing tokens_t" in str(w.message) for w in caught) == 1
     w = stack.weights
     assert list(w.index) == ["richards", "logistic"] and w.sum() == pytest.approx(1.0) and (w >= 0).all()
     # learned on the largest size of every family with >= 3 sizes, all their observed cells
     check = stack.weight_check
     assert len(check) > 0 and set(check.columns) == {"richards", "logistic"} and np.isfinite(check.values).all()
+    assert largest in check.index.get_level_values("model") and "no-tokens-model" not in check.index.get_level_values("model")
     pd.testing.assert_series_equal(w, stacking_weights(check))
     assert stack.diagnostics.max_rhat == max(c.diagnostics.max_rhat for c in stack.components.values())
 
@@ -231,6 +246,13 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     pd.testing.assert_frame_equal(reloaded.weights, by_bench.weights)
     pd.testing.assert_frame_equal(reloaded.predict(new, prob=0.9, random_seed=2).table,
                                   by_bench.predict(new, prob=0.9, random_seed=2).table)
+    # saved over the learned stack: its weight check, which these given weights were not
+    # learned on, does not come back
+    by_bench.save(tmp_path / "stack")
+    assert StackedModel.load(tmp_path / "stack").weight_check is None
+    assert isinstance(load_fitted(tmp_path / "stack"), StackedModel)
+    with pytest.raises(FileNotFoundError, match=r"holds stack.json.*StackedModel.load"):
+        LatentSkillModel.load(tmp_path / "stack")
 
 
 def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
