@@ -118,28 +118,48 @@ def _sampler_overrides(args: argparse.Namespace) -> dict:
     return {name: value for name, value in given.items() if value != getattr(default, name)}
 
 
-def _load_table(source: str, benchmarks: str | None):
+def _registry(entries: Sequence[str] | None):
+    """The default benchmark registry plus each ``--register NAME=FLOOR[:N_ITEMS]``."""
+    from scaling_bayes.benchmarks import default_registry
+
+    registry = default_registry()
+    for entry in entries or ():
+        name, sep, spec = entry.rpartition("=")
+        floor, _, n_items = spec.partition(":")
+        try:
+            if not sep or not name.strip():
+                raise ValueError("no NAME=")
+            registry.register(name.strip(), floor=float(floor), n_items=int(n_items) if n_items else None)
+        except ValueError as exc:
+            raise SystemExit(f"error: --register {entry!r}: give NAME=FLOOR or NAME=FLOOR:N_ITEMS, e.g. "
+                             f"'MyQA=0.25:800' (floor = 1/#choices, 0 for free-form answers): {exc}") from exc
+    return registry
+
+
+def _load_table(source: str, benchmarks: str | None, registry=None):
     from scaling_bayes.data import available_datasets, load_dataset, read_scores
 
     bench = None
     if benchmarks:
         bench = benchmarks if "," not in benchmarks else [b.strip() for b in benchmarks.split(",")]
     if source in available_datasets():
-        return load_dataset(source, benchmarks=bench)
+        return load_dataset(source, benchmarks=bench, registry=registry)
     if not Path(source).exists():
         raise SystemExit(
             f"error: --data {source!r} is neither a bundled dataset "
             f"({', '.join(available_datasets())}) nor an existing CSV file."
         )
-    table = read_scores(source)
+    table = read_scores(source, registry=registry)
     return table.select(benchmarks=bench) if bench else table
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from scaling_bayes.skill_model import LatentSkillModel
 
-    data = _load_table(args.data, args.benchmarks)
+    registry = _registry(args.register)
+    data = _load_table(args.data, args.benchmarks, registry)
     model = LatentSkillModel(
+        registry=registry,
         n_skills=args.n_skills,
         anchors=args.anchors.split(",") if args.anchors else None,
         link=args.link,
@@ -214,8 +234,8 @@ def _evaluation_protocol(args: argparse.Namespace) -> dict:
     """``run_protocol``'s folds: Sloth's settings (``--protocol sloth``, the bundled data), or
     random family folds of ``--data`` (``--protocol families``)."""
     if args.protocol == "sloth":
-        if args.data is not None or args.benchmarks is not None:
-            raise SystemExit("error: --data / --benchmarks choose the data of --protocol families; "
+        if args.data is not None or args.benchmarks is not None or args.register:
+            raise SystemExit("error: --data / --benchmarks / --register choose the data of --protocol families; "
                              "--protocol sloth runs on the bundled Sloth data")
         return {"settings": evaluation_settings(args.setting, args.n_train)}
     from scaling_bayes.data import available_datasets
@@ -228,7 +248,7 @@ def _evaluation_protocol(args: argparse.Namespace) -> dict:
         raise SystemExit("error: --protocol families forecasts each tested family from its smallest "
                          "models: use --n-train 1 or 2")
     source = args.data or "sloth_curated"
-    data = _load_table(source, args.benchmarks).fittable()
+    data = _load_table(source, args.benchmarks, _registry(args.register)).fittable()
     name = source if source in available_datasets() else Path(source).stem
     if args.benchmarks:
         name = f"{name}_{args.benchmarks.replace(',', '-')}"
@@ -262,6 +282,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         factory = partial(FlopsLawBaseline)
     else:
         factory = partial(LatentSkillModel, n_skills=args.n_skills, **_structure_kwargs(args))
+    if args.register:  # the models need the floors of the benchmarks registered for the data
+        factory = partial(factory, registry=_registry(args.register))
     result = run_protocol(
         factory, **protocol, out_dir=args.out, scheduler=args.scheduler,
         n_workers=args.workers,
@@ -346,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmarks", default=None,
                    help="benchmark set (all12, leaderboard_v1, leaderboard_v2) or a "
                    "comma-separated list (default: the dataset's own)")
+    p.add_argument("--register", action="append", metavar="NAME=FLOOR[:N_ITEMS]",
+                   help="a benchmark column the package does not know, with its guessing floor "
+                   "(1/#choices; 0 for free-form answers) and optionally its number of items, "
+                   "e.g. MyQA=0.25:800 (repeat for several)")
     p.add_argument("--n-skills", "-k", type=int, default=4, help="number of latent skills K (default 4: PSIS-LOO over K=2-4)")
     p.add_argument("--anchors", default=None,
                    help="comma-separated anchor benchmark per skill (default: automatic)")
@@ -383,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--protocol families: a bundled dataset or a wide CSV, as for `fit` (default: sloth_curated)")
     p.add_argument("--benchmarks", default=None,
                    help="--protocol families: benchmark set or comma-separated list (default: the dataset's own)")
+    p.add_argument("--register", action="append", metavar="NAME=FLOOR[:N_ITEMS]",
+                   help="--protocol families: a benchmark the package does not know, as for `fit`")
     p.add_argument("--folds", type=int, default=5, help="--protocol families: number of folds (default 5)")
     p.add_argument("--fold-seed", type=int, default=0,
                    help="--protocol families: seed of the families' shuffle into folds (default 0)")

@@ -1,5 +1,8 @@
 """CLI smoke test: fit -> predict on a small real subset."""
 
+import json
+import re
+
 import pandas as pd
 import pytest
 
@@ -21,13 +24,16 @@ def test_unknown_data_source_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_fit_then_predict(tmp_path, small_v2, capsys):
+    # one score column under a name the package does not know, registered on the command line
     csv = tmp_path / "scores.csv"
-    small_v2.models.join(small_v2.scores).reset_index().to_csv(csv, index=False)
+    small_v2.models.join(small_v2.scores).reset_index().rename(columns={"MUSR": "MyMUSR"}).to_csv(csv, index=False)
     run = tmp_path / "run"
-    assert main(["fit", "--data", str(csv), "-k", "2", "--chains", "1", "--draws", "30",
-                 "--tune", "30", "--init", "jitter", "--no-progress", "--out", str(run)]) == 0
+    assert main(["fit", "--data", str(csv), "--register", "MyMUSR=0.3:756", "-k", "2", "--chains", "1",
+                 "--draws", "30", "--tune", "30", "--init", "jitter", "--no-progress", "--out", str(run)]) == 0
     assert (run / "posterior.nc").exists() and (run / "config.json").exists()
     assert "diagnostics" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert "MyMUSR" in config["benchmarks"] and config["registry"]["MyMUSR"] == {"floor": 0.3, "n_items": 756}
 
     new = tmp_path / "new.csv"
     pd.DataFrame({"model": ["qwen2-30b", "alien-3b"], "family": ["qwen2", "alien"],
@@ -38,6 +44,21 @@ def test_fit_then_predict(tmp_path, small_v2, capsys):
     assert set(pred["model"]) == {"qwen2-30b", "alien-3b"}
     assert len(pred) == 2 * len(small_v2.benchmarks)
     assert set(pred.drop_duplicates("model")["case"]) == {"known_variant", "new_family"}
+    assert "MyMUSR" in set(pred["benchmark"])
+
+
+def test_register_option_parses_floors_and_names_bad_entries():
+    from scaling_bayes.cli import _registry
+
+    registry = _registry(["MyQA=0.25:800", "Free form=0"])
+    assert registry.get("MyQA").floor == 0.25 and registry.get("MyQA").n_items == 800
+    assert registry.get("Free form").floor == 0.0 and registry.get("Free form").n_items is None
+    assert "MMLU" in registry  # the defaults stay
+    for bad in ("MyQA", "MyQA=quarter", "=0.25", "MyQA=1.5"):
+        with pytest.raises(SystemExit, match=rf"--register '{re.escape(bad)}': give NAME=FLOOR"):
+            _registry([bad])
+    with pytest.raises(SystemExit, match="--register choose the data of --protocol families"):
+        main(["evaluate", "--register", "MyQA=0.25", "--out", "x"])
 
 
 def test_parser_defaults():
