@@ -436,8 +436,10 @@ class StackedModel:
 
     def _component_draws(self, new_models: pd.DataFrame | ScoreTable, random_seed: int,
                          warn_extrapolation: bool) -> dict[str, xr.Dataset]:
-        return {n: c.predictive_draws(new_models, random_seed=random_seed, warn_extrapolation=warn_extrapolation)
-                for n, c in self.components.items()}
+        # the components share the training data, so the first one's extrapolation warnings speak for all
+        return {n: c.predictive_draws(new_models, random_seed=random_seed,
+                                      warn_extrapolation=warn_extrapolation and i == 0)
+                for i, (n, c) in enumerate(self.components.items())}
 
     def _mixed(self, parts: Mapping[str, xr.Dataset]) -> xr.Dataset:
         weights = self._require_weights()
@@ -462,7 +464,8 @@ class StackedModel:
         models = first._prepare(new_models)
         parts = self._component_draws(models, random_seed, True)
         draws = self._mixed(parts)
-        table = summarize(draws, models, family_cases(models, first.design.families), prob)
+        table = summarize(draws, models, family_cases(models, first.design.families), prob,
+                          first._family_size_ratio(models))
         # the mean over every component draw (mixture_mean), not only the mixed ones
         for variable, column in (("score", "mean"), ("mu", "mu_mean")):
             exact = mixture_mean({n: p[variable] for n, p in parts.items()}, weights)

@@ -266,6 +266,18 @@ def test_known_variant_takes_base_family_and_instruct_from_the_fit(posterior, fa
     pd.testing.assert_frame_equal(known_variant_families(others, families), others)
 
 
+def test_family_size_ratio_is_the_distance_outside_the_familys_training_sizes():
+    from scaling_bayes.prediction import family_size_ratio
+
+    train = pd.DataFrame({"base_family": ["a", "a", "a", "b"], "params_b": [1.0, 7.0, 7.0, 70.0]},
+                         index=pd.Index(["a-1b", "a-7b", "a-7b-chat", "b-70b"], name="model"))
+    new = pd.DataFrame({"base_family": ["a", "a", "a", "b", "c"], "params_b": [3.0, 70.0, 0.25, 7.0, 5.0]},
+                       index=pd.Index(["in", "above", "below", "b-7b", "new"], name="model"))
+    ratio = family_size_ratio(new, train)
+    assert ratio.name == "family_size_ratio" and list(ratio.index) == list(new.index)
+    np.testing.assert_allclose(ratio.to_numpy(), [1.0, 10.0, 4.0, 10.0, np.nan])
+
+
 def test_family_names_equal_to_a_fitted_one_up_to_case_warn(families):
     """"FAM-A" or "fam_b" would silently be forecast as families never seen: warn, naming the
     fitted spelling; a name that matches nothing fitted is a legitimate new family and passes."""

@@ -215,6 +215,26 @@ def test_extrapolation_warns(fitted):
         fitted.predict(far)
 
 
+def test_forecasts_far_outside_their_familys_sizes_warn_and_say_how_far(fitted):
+    """SmolLM trains at 0.135-1.7B: 40B lies inside the data's range of sizes but 24x beyond
+    its family's largest; a new variant of it is measured against its base family, and a
+    family never seen has no ratio."""
+    rows = pd.DataFrame({"model": ["smollm-40b", "smollm-new-chat-40b", "smollm-1b", "qwen2-30b", "alien-40b"],
+                         "family": ["smollm", "smollm-new-chat", "smollm", "qwen2", "alien"],
+                         "base_family": ["smollm", "smollm", "smollm", "qwen2", "alien"],
+                         "params_b": [40.0, 40.0, 1.0, 30.0, 40.0], "tokens_t": [1.0, 1.0, 1.0, 7.0, 1.0]})
+    with pytest.warns(ExtrapolationWarning) as record:
+        table = fitted.predict(rows).table
+    messages = " ".join(str(w.message) for w in record)
+    assert "params_b=" not in messages  # inside the data's overall range
+    assert "smollm-40b 24x ('smollm')" in messages and "smollm-new-chat-40b 24x" in messages
+    assert "smollm-1b" not in messages and "qwen2-30b" not in messages and "alien" not in messages
+    ratio = table.drop_duplicates("model").set_index("model")["family_size_ratio"]
+    assert ratio["smollm-40b"] == pytest.approx(40 / 1.7) and ratio["smollm-1b"] == 1.0
+    assert ratio["qwen2-30b"] == 1.0 and np.isnan(ratio["alien-40b"])
+    assert list(table.columns[:5]) == ["model", "family", "case", "family_size_ratio", "benchmark"]
+
+
 def test_bad_requests_get_clear_errors(fitted, tmp_path):
     with pytest.raises(ValueError, match="prob"):
         fitted.predict(pd.DataFrame({"family": ["x"], "params_b": [1.0], "tokens_t": [1.0]}), prob=90)
