@@ -213,3 +213,35 @@ def test_sbc_pits_are_the_share_of_draws_below_the_truth_and_the_summary_flags_o
     assert table.loc["good", "min_p_uniform"] > 0.01 and table.loc["good", "n_p_below_0.01"] == 0
     assert abs(table.loc["good", "coverage_90"] - 0.9) < 0.07
     assert table.loc["bad", "min_p_uniform"] < 0.01 and table.loc["bad", "coverage_90"] < 0.75
+
+
+def test_error_by_family_distance_measures_the_distance_and_the_floor_on_the_protocols_folds(tmp_path) -> None:
+    """all12 n=1, test group opt: OPT-30B is forecast from OPT-1.3B (23x beyond it); OPT-1.3B
+    scores at MMLU's guessing floor (0.25) but well above HellaSwag's."""
+    import warnings
+
+    import pandas as pd
+
+    from scaling_bayes import load_dataset
+
+    script = _script("error_by_family_distance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        observed = load_dataset("sloth_curated").scores.loc["opt-30b"]
+    rows = [{"benchmark_set": "all12", "n_train_per_family": 1, "test_group": "opt", "model": "opt-30b",
+             "family2": "opt", "benchmark": b, "observed": observed[b], "mean": observed[b] + shift,
+             "median": observed[b] + shift, "lower_90": observed[b] - 0.05, "upper_90": observed[b] + 0.01}
+            for b, shift in (("MMLU", 0.10), ("HellaSwag", -0.02))]
+    pd.DataFrame(rows).to_csv(tmp_path / "predictions.csv", index=False)
+    cells = script.annotate(pd.read_csv(tmp_path / "predictions.csv")).set_index("benchmark")
+    assert cells["family_size_ratio"].tolist() == pytest.approx([30 / 1.3] * 2)
+    assert (cells["distance"] == "beyond 10x").all()
+    assert cells.at["MMLU", "floor_bound"] and not cells.at["HellaSwag", "floor_bound"]
+    assert cells.at["MMLU", "signed"] == pytest.approx(10.0) and cells.at["HellaSwag", "error"] == pytest.approx(2.0)
+    assert cells["covered_90"].tolist() == [True, True] and cells["sloth_best"].notna().all()
+    by_distance, at_floor = script.main([str(tmp_path)])
+    assert by_distance.loc["beyond 10x", "mae"] == pytest.approx(6.0) and by_distance.loc["beyond 10x", "cells"] == 2
+    assert at_floor.loc[("all12 n=1", True), "bias"] == pytest.approx(10.0)
+    assert (tmp_path / "error_by_family_distance.csv").is_file() and (tmp_path / "error_at_floor.csv").is_file()
+    with pytest.raises(SystemExit, match="predictions.csv not found"):
+        script.main([str(tmp_path / "nowhere")])
