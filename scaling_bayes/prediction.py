@@ -71,9 +71,11 @@ def warn_near_miss_families(new_models: pd.DataFrame, families: FamilyStructure)
     and punctuation (``"Qwen2"`` for ``"qwen2"``): such a row would silently be forecast as a
     new variant or a family never seen, with far wider intervals.  Other new names are
     legitimate and pass silently."""
-    fitted = {_name_key(n): n for n in [*families.families, *families.variants]}
     rows = []
+    # a variant name is compared with the fitted variants, a base family with the base families
+    # (Sloth's table has a variant "open_llama_" of the base family "openllama")
     for column, known in (("family", families.variants), ("base_family", families.families)):
+        fitted = {_name_key(n): n for n in known}
         unknown = new_models.loc[~new_models[column].isin(known), column]
         for model, name in unknown.items():
             match = fitted.get(_name_key(name))

@@ -297,6 +297,11 @@ def test_family_names_equal_to_a_fitted_one_up_to_case_warn(families):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_near_miss_families(rows.loc[["zeta-1b", "a-1b"]], families)
+        # a new variant spelled like a fitted *base* family is compared with the variants only
+        # (Sloth's table: variant "open_llama_" of base family "openllama")
+        renamed = FamilyStructure(variants=["fam_a-v2", "fam-b"], families=["fama", "fam-b"],
+                                  family_of_variant=["fama", "fam-b"], instruct_of_variant=[False, False])
+        warn_near_miss_families(rows.loc[["a-1b"]].assign(family="fam_a", base_family="fama"), renamed)
 
 
 def test_model_deviations_are_fresh_per_model_with_sd_model_sd(posterior, new_models):
