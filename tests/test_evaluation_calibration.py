@@ -62,6 +62,8 @@ def test_scale_learned_from_other_groups_only(predictions):
 def test_intervals_keep_median_order_and_bounds(predictions):
     calibrated = cross_fold_conformal(predictions)
     assert calibrated["crps"].isna().all()  # not a full predictive distribution any more
+    # nor a density: the posterior's log score is not the calibrated intervals'
+    assert cross_fold_conformal(predictions.assign(lpd=1.5))["lpd"].isna().all()
     for p in ("50", "80", "90", "95"):
         lo, hi = calibrated[f"lower_{p}"], calibrated[f"upper_{p}"]
         assert (lo >= 0).all() and (hi <= 1).all()

@@ -75,6 +75,19 @@ def test_family_macro_vs_pooled(predictions):
     assert list(m.index.get_level_values("benchmark")) == ["X", "Y", "Average"]
 
 
+def test_a_repeated_cell_or_an_observed_cell_without_forecast_is_an_error(predictions):
+    # either would score silently wrong: a repeat counts twice, a NaN forecast drops out of the
+    # MAE while counting as a miss in coverage
+    with pytest.raises(ValueError, match=r"2 prediction rows repeat a cell.*'model': 'a1', 'benchmark': 'X'"):
+        compute_metrics(pd.concat([predictions, predictions.iloc[[0]]], ignore_index=True))
+    failed = predictions.copy()
+    failed.loc[5, ["mean", "lower_90"]] = np.nan
+    with pytest.raises(ValueError, match=r"1 observed cells have no forecast.*'model': 'b1', 'benchmark': 'Y'"):
+        compute_metrics(failed)
+    unobserved = failed.assign(observed=failed["observed"].where(failed.index != 5))
+    assert compute_metrics(unobserved).loc[("all12", 1, "Average"), "n_rows"] == 7  # not scored: fine
+
+
 def test_coverage_and_width(predictions):
     m = compute_metrics(predictions)
     x, y, avg = (m.loc[("all12", 1, b)] for b in ("X", "Y", "Average"))

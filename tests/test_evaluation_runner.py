@@ -157,6 +157,9 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(third, name), obj=name)
     assert "Cross-fold conformal" in loaded.summary_markdown()
     assert loaded.summary_markdown() == (out / "summary.md").read_text()
+    (out / "metrics_calibrated.csv").unlink()  # a missing derived table is recomputed on load
+    pd.testing.assert_frame_equal(EvaluationResult.from_dir(out).calibrated_metrics, third.calibrated_metrics,
+                                  check_exact=False)
 
 
 def test_deterministic_seeds_and_failure(tmp_path, data, two_folds):
@@ -264,6 +267,35 @@ def test_a_changed_default_refits_cached_folds_and_older_caches_still_serve(tmp_
     monkeypatch.setattr(SettingsForecaster, "version", 3)
     run_protocol(factory, **kwargs)
     assert _fit_calls(tmp_path) == 2
+
+
+def test_a_fold_refits_when_its_training_set_its_data_or_its_intervals_change(tmp_path, data, two_folds):
+    """The cache stands for the fold as it was fitted: other training models, other observed
+    scores (the data were edited) or an interval level it lacks each refit it; an unchanged
+    fold is served from the cache."""
+    from dataclasses import replace
+
+    factory = functools.partial(ClimatologyForecaster, log_dir=str(tmp_path), n_draws=20)
+    fold = two_folds[0]
+    kwargs = dict(out_dir=tmp_path / "out", scheduler="sync", progress=False, save=False)
+    run_protocol(factory, data=data, folds=[fold], **kwargs)
+    run_protocol(factory, data=data, folds=[fold], **kwargs)
+    assert _fit_calls(tmp_path) == 1
+    fewer = replace(fold, train_models=fold.train_models[1:])  # same slug, one training model less
+    run_protocol(factory, data=data, folds=[fewer], **kwargs)
+    assert _fit_calls(tmp_path) == 2
+    scores = data.scores.copy()
+    model, bench = fold.test_models[0], fold.benchmarks[0]
+    scores.loc[model, bench] = 0.5 * scores.loc[model, bench]
+    edited = ScoreTable(models=data.models, scores=scores, name=data.name)
+    run_protocol(factory, data=edited, folds=[fewer], **kwargs)
+    assert _fit_calls(tmp_path) == 3
+    result = run_protocol(factory, data=edited, folds=[fewer], probs=(0.5, 0.9, 0.99), **kwargs)
+    assert _fit_calls(tmp_path) == 4 and "lower_99" in result.predictions.columns
+    run_protocol(factory, data=edited, folds=[fewer], probs=(0.5, 0.9), **kwargs)  # a subset: served
+    assert _fit_calls(tmp_path) == 4
+    with pytest.raises(ValueError, match="no folds to run"):
+        run_protocol(factory, data=data, folds=[], **kwargs)
 
 
 def test_latent_skill_model_settings_hold_every_default():

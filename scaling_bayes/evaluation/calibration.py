@@ -113,8 +113,8 @@ def cross_fold_conformal(
     Returns
     -------
     DataFrame
-        The same rows and columns with recalibrated ``lower_XX`` / ``upper_XX``, ``crps`` set
-        to NaN (the recalibrated intervals are not a full predictive distribution), and for
+        The same rows and columns with recalibrated ``lower_XX`` / ``upper_XX``, ``crps`` and
+        ``lpd`` set to NaN (the recalibrated intervals are not a full predictive distribution), and for
         each level a ``scale_XX`` column (the stretch factor applied) and an
         ``n_calibration_XX`` column (the observed cells it was learned from: the benchmark's
         own, or all benchmarks' where the level fell back to the pooled scale).
@@ -127,6 +127,8 @@ def cross_fold_conformal(
     probs = interval_probs(predictions) if probs is None else tuple(probs)
     out = predictions.copy()
     out["crps"] = np.nan
+    if "lpd" in out.columns:  # nor a density: the posterior's log score is not the calibrated one
+        out["lpd"] = np.nan
     observed = predictions["observed"].notna()
     resolved = observed_at_resolution(predictions)  # once: every calibration set is a subset
     for key, setting in predictions.groupby(list(SETTING_KEYS), sort=False):

@@ -211,8 +211,31 @@ def observed_at_resolution(predictions: pd.DataFrame) -> pd.Series:
     return pd.Series(clip_scores(predictions["observed"].to_numpy(float), n_items), index=predictions.index)
 
 
+#: The columns that identify one forecast cell of a protocol's predictions.
+CELL_KEYS: tuple[str, ...] = (*SETTING_KEYS, "test_group", "model", "benchmark")
+
+
+def _check_cells(frame: pd.DataFrame, probs: Sequence[float]) -> None:
+    """Raise on a table that would score silently wrong: a cell given twice (it would count
+    twice), or an observed cell without a forecast (its error would drop out of the MAE while
+    it counted as a miss in coverage)."""
+    keys = [k for k in CELL_KEYS if k in frame.columns]
+    dup = frame.duplicated(subset=keys, keep=False)
+    if dup.any():
+        shown = frame.loc[dup, keys].drop_duplicates().head(5).to_dict("records")
+        raise ValueError(f"{int(dup.sum())} prediction rows repeat a cell ({', '.join(keys)}), e.g. {shown}; "
+                         "each cell must appear once: drop the duplicates (e.g. two runs concatenated)")
+    needed = ["mean", "median", *_interval_columns(probs)]
+    missing = frame[needed].isna().any(axis=1)
+    if missing.any():
+        shown = frame.loc[missing, keys].head(5).to_dict("records")
+        raise ValueError(f"{int(missing.sum())} observed cells have no forecast (NaN in {needed}), e.g. "
+                         f"{shown}; a failed forecast must be rerun, not scored as missing")
+
+
 def _with_derived(predictions: pd.DataFrame, probs: Sequence[float]) -> pd.DataFrame:
     frame = predictions[predictions["observed"].notna()].copy()  # unobserved cells are not scored
+    _check_cells(frame, probs)
     frame["n_train_per_family"] = frame["n_train_per_family"].astype(int)
     frame["abs_error"] = (frame["mean"] - frame["observed"]).abs()
     frame["abs_error_median"] = (frame["median"] - frame["observed"]).abs()

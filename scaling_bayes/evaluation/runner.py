@@ -43,6 +43,7 @@ from ._aggregate import SETTING_KEYS
 from .calibration import cross_fold_conformal
 from .metrics import (
     DEFAULT_PROBS,
+    _interval_columns,
     compare_with_sloth,
     compute_metrics,
     metrics_by_case,
@@ -318,6 +319,15 @@ def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     return pd.read_csv(path, **_EXACT_FLOATS, **kwargs)
 
 
+def _calibrated_metrics(predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """Metrics of the cross-fold conformal intervals, or None where a setting has a single
+    test group (nothing to calibrate from)."""
+    groups = predictions.groupby(list(SETTING_KEYS))["test_group"].nunique()
+    if not len(groups) or (groups < 2).any():
+        return None
+    return compute_metrics(cross_fold_conformal(predictions, per_benchmark=False))
+
+
 def _fold_paths(fold_dir: Path, fold: Fold) -> tuple[Path, Path]:
     return fold_dir / f"{fold.slug}.csv", fold_dir / f"{fold.slug}.json"
 
@@ -348,7 +358,13 @@ def _same_config(cached: Mapping[str, Any] | None, config: Mapping[str, Any]) ->
     return dict(cached) == dict(config)
 
 
-def _load_cached(fold_dir: Path, fold: Fold, config: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+def _load_cached(
+    fold_dir: Path, fold: Fold, config: dict[str, Any], probs: Sequence[float] = DEFAULT_PROBS,
+    observed: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """A fold's cached forecasts, if they stand for this fold as it is now: the same test
+    models, benchmarks and training models, the run's configuration, every interval of
+    ``probs``, and the same ``observed`` scores (test models × benchmarks) where given."""
     csv_path, json_path = _fold_paths(fold_dir, fold)
     if not (csv_path.is_file() and json_path.is_file()):
         return None
@@ -361,6 +377,19 @@ def _load_cached(fold_dir: Path, fold: Fold, config: dict[str, Any]) -> tuple[pd
     if set(rows["model"]) != set(fold.test_models) or set(rows["benchmark"]) != set(fold.benchmarks):
         logger.warning("cache of fold %s has other test models/benchmarks; recomputing", fold.slug)
         return None
+    trained = record.get("fold", {}).get("train_models")
+    if trained is not None and set(trained) != set(fold.train_models):
+        logger.warning("cache of fold %s was fitted on other training models; recomputing", fold.slug)
+        return None
+    if not set(_interval_columns(probs)) <= set(rows.columns):
+        logger.warning("cache of fold %s lacks intervals of %s; recomputing", fold.slug, list(probs))
+        return None
+    if observed is not None:
+        cached = rows.pivot(index="model", columns="benchmark", values="observed")
+        now = observed.reindex(index=cached.index, columns=cached.columns)
+        if not np.allclose(cached.to_numpy(float), now.to_numpy(float), equal_nan=True):
+            logger.warning("cache of fold %s holds other observed scores (the data changed); recomputing", fold.slug)
+            return None
     if not _same_config(record.get("config"), config):
         # another model or sampler setting: its forecasts must not be reported under this one's name
         logger.warning(
@@ -486,17 +515,13 @@ class EvaluationResult:
         out_dir: str | os.PathLike[str] | None = None,
     ) -> EvaluationResult:
         """Compute metrics, the Sloth comparison, win rates and calibrated metrics from predictions."""
-        groups = predictions.groupby(list(SETTING_KEYS))["test_group"].nunique()
-        calibrated = None
-        if len(groups) and (groups >= 2).all():
-            calibrated = compute_metrics(cross_fold_conformal(predictions, per_benchmark=False))
         return cls(
             predictions=predictions,
             metrics=compute_metrics(predictions),
             comparison=compare_with_sloth(predictions),
             diagnostics=pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)) if diagnostics is None else diagnostics,
             win_rates=paired_win_rates(predictions),
-            calibrated_metrics=calibrated,
+            calibrated_metrics=_calibrated_metrics(predictions),
             case_metrics=_case_metrics(predictions),
             out_dir=None if out_dir is None else Path(out_dir),
         )
@@ -525,7 +550,8 @@ class EvaluationResult:
             comparison=_read_csv(path / cls.FILES["comparison"], index_col=[0, 1, 2]),
             diagnostics=pd.DataFrame(columns=list(DIAGNOSTIC_COLUMNS)) if diagnostics is None else diagnostics,
             win_rates=_read_csv(path / cls.FILES["win_rates"]),
-            calibrated_metrics=_read_csv(calibrated_path, index_col=[0, 1, 2]) if calibrated_path.is_file() else None,
+            calibrated_metrics=(_read_csv(calibrated_path, index_col=[0, 1, 2]) if calibrated_path.is_file()
+                                else _calibrated_metrics(predictions)),
             case_metrics=case_metrics,
             out_dir=path,
         )
@@ -714,6 +740,9 @@ def run_protocol(
     fold_dir.mkdir(parents=True, exist_ok=True)
     data = load_dataset("sloth_curated", benchmarks="all12") if data is None else data
     fold_list = list(folds) if folds is not None else [f for s in settings for f in sloth_folds(*s, data=data)]
+    if not fold_list:
+        raise ValueError("no folds to run: every test group was empty after filtering (see the logged "
+                         "warnings), or no settings/folds were given")
     slugs = [f.slug for f in fold_list]
     if len(set(slugs)) != len(slugs):
         raise ValueError(f"duplicate fold slugs: {sorted({s for s in slugs if slugs.count(s) > 1})}")
@@ -723,7 +752,8 @@ def run_protocol(
     results: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
     todo: list[Fold] = []
     for fold in fold_list:
-        cached = None if overwrite else _load_cached(fold_dir, fold, config)
+        observed = data.scores.reindex(index=list(fold.test_models), columns=list(fold.benchmarks))
+        cached = None if overwrite else _load_cached(fold_dir, fold, config, probs, observed)
         if cached is None:
             todo.append(fold)
         else:
