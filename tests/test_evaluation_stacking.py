@@ -176,3 +176,11 @@ def test_stack_runs_end_to_end_from_the_runners_fold_caches(tmp_path):
               "--out", str(tmp_path / "x")])
     with pytest.raises(ValueError, match=r"run 'plain' has no rows for setting\(s\) \[\('leaderboard_v2', 1\)\]"):
         stack_runs(runs, tmp_path / "x", settings=[("leaderboard_v2", 1)])
+
+    # another model run into "plain" without saving replaces its fold draws, not its table:
+    # stacking refuses to mix the table's densities with the other model's draws
+    intruder = functools.partial(GaussianClimatology, log_dir=str(tmp_path), shift=0.1, n_draws=20)
+    run_protocol(intruder, out_dir=runs["plain"], data=data, folds=folds, scheduler="sync", progress=False,
+                 save=False)
+    with pytest.raises(ValueError, match=r"run 'plain', fold .*the cached draws do not give the medians"):
+        stack_runs(runs, tmp_path / "y")

@@ -31,6 +31,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import special
@@ -199,6 +200,29 @@ def _stacked_fold_diagnostics(diagnostics: list[pd.DataFrame]) -> pd.DataFrame:
     return frame.groupby([*SETTING_KEYS, "test_group"], sort=False).agg(agg).reset_index()
 
 
+def _check_draws_match(name: str, predictions: pd.DataFrame,
+                       draws: Mapping[tuple[str, int, str], xr.DataArray], atol: float = 1e-5) -> None:
+    """Raise unless each cached fold's draws give the medians its run's ``predictions.csv`` reports:
+    a later run into the same folder (``save=False``) replaces the draws but not the table, and
+    stacking must not mix one run's densities with another's draws.  ``atol`` allows for the
+    cache's float32."""
+    keys = [*SETTING_KEYS, "test_group"]
+    for (bset, n, group), fold in draws.items():
+        rows = predictions[(predictions["benchmark_set"] == bset) & (predictions["n_train_per_family"] == n)
+                           & (predictions["test_group"] == group)]
+        if rows.empty:
+            continue
+        median = fold.median(("chain", "draw")).to_series()
+        cells = pd.MultiIndex.from_frame(rows[["model", "benchmark"]])
+        gap = np.abs(median.reindex(cells).to_numpy(float) - rows["median"].to_numpy(float))
+        if not np.all(gap <= atol):  # NaN (a cell missing from the draws) fails too
+            raise ValueError(
+                f"run {name!r}, fold {dict(zip(keys, (bset, n, group)))}: the cached draws do not give the "
+                f"medians in its predictions.csv (largest gap {np.nanmax(gap):.3g}); the draws were "
+                "overwritten by another run into the same folder. Rerun it into its own directory."
+            )
+
+
 def _in_settings(frame: pd.DataFrame, settings: set[tuple[str, int]]) -> pd.Series:
     """Whether each row's (benchmark_set, n_train_per_family) is one of ``settings``."""
     keys = pd.MultiIndex.from_arrays([frame["benchmark_set"].astype(str), frame["n_train_per_family"].astype(int)])
@@ -245,6 +269,8 @@ def stack_runs(runs: Mapping[str, str | os.PathLike[str]], out_dir: str | os.Pat
                 raise ValueError(f"run {name!r} has no rows for setting(s) {missing}; evaluate them first")
             predictions[name] = frame[mask].reset_index(drop=True)
             draws[name] = {k: v for k, v in draws[name].items() if (k[0], k[1]) in wanted}
+    for name in runs:
+        _check_draws_match(name, predictions[name], draws[name])
     stacked, weights = cross_fold_stacking(predictions, draws, DEFAULT_PROBS, by=by, random_seed=random_seed)
     diagnostics = [_read_csv(Path(path) / EvaluationResult.FILES["diagnostics"]) for path in runs.values()
                    if (Path(path) / EvaluationResult.FILES["diagnostics"]).is_file()]
