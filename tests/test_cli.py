@@ -222,3 +222,18 @@ def test_evaluate_families_protocol_runs_random_family_folds_of_the_given_data(m
         main(["evaluate", "--protocol", "families", "--folds", "500"])
     with pytest.raises(SystemExit, match="--protocol sloth runs on the bundled Sloth data"):
         main(["evaluate", "--data", "lvf_leaderboard_v2"])
+
+
+def test_only_the_chosen_benchmark_columns_of_a_csv_are_validated(tmp_path, small_v2):
+    from scaling_bayes.cli import _load_table
+    from scaling_bayes.data import DataValidationError
+
+    table = small_v2.models.join(small_v2.scores).reset_index()
+    table["MUSR"] = table["MUSR"].astype(object)
+    table.loc[0, "MUSR"] = "n.a."  # a bad cell in a column the user does not fit
+    csv = tmp_path / "scores.csv"
+    table.to_csv(csv, index=False)
+    chosen = _load_table(str(csv), "IFEval,BBH")
+    assert chosen.benchmarks == ["IFEval", "BBH"] and chosen.n_models == small_v2.n_models
+    with pytest.raises(DataValidationError, match="Non-numeric score.*'MUSR': 'n.a.'"):
+        _load_table(str(csv), None)
