@@ -8,7 +8,7 @@ Usage::
         [--floor-margin 0.03]
 
 For every test model the distance is
-:func:`scaling_bayes.prediction.family_size_ratio` against its fold's training models (1 within
+:func:`scaling_bayes.evaluation.runner.fold_size_ratio` against its fold's training models (1 within
 the sizes its base family shows; no value for a family never seen).  A cell is *floor-bound*
 when every training model of the test model's variant family scores within ``--floor-margin``
 of the benchmark's guessing floor there: the data then bound the family's skill from above
@@ -23,19 +23,20 @@ import argparse
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from scaling_bayes import default_registry, load_dataset
 from scaling_bayes.evaluation import sloth_folds
 from scaling_bayes.evaluation._aggregate import SETTING_KEYS
-from scaling_bayes.evaluation.metrics import AVERAGE, compare_with_sloth, observed_at_resolution
+from scaling_bayes.evaluation.metrics import (
+    AVERAGE,
+    DISTANCE_LABELS,
+    compare_with_sloth,
+    family_distance,
+    observed_at_resolution,
+)
 from scaling_bayes.evaluation.reference import load_reference_errors, sloth_method
-from scaling_bayes.prediction import family_size_ratio
-
-DISTANCE_BINS = (1.0, 2.0, 5.0, 10.0, np.inf)
-DISTANCE_LABELS = ("within 2x", "2-5x", "5-10x", "beyond 10x")
-
+from scaling_bayes.evaluation.runner import fold_size_ratio
 
 def annotate(predictions: pd.DataFrame, floor_margin: float = 0.03) -> pd.DataFrame:
     """The observed cells of ``predictions`` with ``family_size_ratio``, ``distance`` (its bin),
@@ -54,8 +55,7 @@ def annotate(predictions: pd.DataFrame, floor_margin: float = 0.03) -> pd.DataFr
                 raise SystemExit(f"error: test group {group!r} of {benchmark_set} n={n_train} is not a fold of "
                                  "Sloth's protocol; this script reads Sloth-protocol runs only")
             train = data.models.loc[list(fold.train_models)]
-            test = data.models.loc[cells["model"].unique()]
-            ratio = family_size_ratio(test, train)
+            ratio = fold_size_ratio(fold, data)
             scores = data.scores.loc[list(fold.train_models)]
             cells = cells.assign(family_size_ratio=cells["model"].map(ratio))
             floor_bound = []
@@ -66,7 +66,7 @@ def annotate(predictions: pd.DataFrame, floor_margin: float = 0.03) -> pd.DataFr
             frames.append(cells.assign(floor_bound=floor_bound))
     out = pd.concat(frames, ignore_index=True)
     out = out[out["observed"].notna()].copy()
-    out["distance"] = pd.cut(out["family_size_ratio"], DISTANCE_BINS, labels=DISTANCE_LABELS, include_lowest=True)
+    out["distance"] = pd.Categorical(family_distance(out["family_size_ratio"]), categories=DISTANCE_LABELS)
     out["signed"] = 100 * (out["mean"] - out["observed"])
     out["error"] = out["signed"].abs()
     out["covered_90"] = observed_at_resolution(out).between(out["lower_90"], out["upper_90"])

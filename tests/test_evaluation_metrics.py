@@ -14,6 +14,7 @@ from scaling_bayes.evaluation import (
     coverage_intervals,
     load_reference_errors,
     metrics_by_case,
+    metrics_by_distance,
     metrics_markdown,
     paired_win_rates,
     sloth_method,
@@ -28,7 +29,7 @@ def _row(group, model, bench, observed, mean, half_widths=(0.01, 0.02, 0.03, 0.0
     row = {
         "benchmark_set": setting[0], "n_train_per_family": setting[1], "test_group": group, "model": model,
         "family2": group.split("+")[0], "case": case, "benchmark": bench, "observed": observed, "mean": mean, "median": mean,
-        "crps": crps, "lpd": np.log(2.0),
+        "crps": crps, "lpd": np.log(2.0), "family_size_ratio": 1.0,
     }
     for p, h in zip((50, 80, 90, 95), half_widths):
         row[f"lower_{p}"], row[f"upper_{p}"] = mean - h, mean + h
@@ -88,6 +89,27 @@ def test_a_repeated_cell_or_an_observed_cell_without_forecast_is_an_error(predic
     assert compute_metrics(unobserved).loc[("all12", 1, "Average"), "n_rows"] == 7  # not scored: fine
 
 
+def test_metrics_by_distance_bins_the_family_size_ratio_and_pools_each_bin(predictions):
+    from scaling_bayes.evaluation.metrics import DISTANCE_LABELS, family_distance, metrics_markdown
+
+    ratios = pd.Series([1.0, 2.0, 2.5, 5.0, 7.0, 10.0, 11.0, np.nan])
+    assert family_distance(ratios).tolist() == [
+        "within 2x", "within 2x", "2-5x", "2-5x", "5-10x", "5-10x", "beyond 10x", "family never seen"]
+    # a1 (errors 0.10 and 0.02, both too high) lies 12x beyond its family; the rest within it
+    far = predictions.assign(family_size_ratio=np.where(predictions["model"] == "a1", 12.0, 1.0))
+    table = metrics_by_distance(far)
+    assert list(table.index) == [("all12", 1, "within 2x"), ("all12", 1, "beyond 10x")]
+    assert table.loc[("all12", 1, "beyond 10x"), "mae_pooled"] == pytest.approx(0.06)
+    assert table.loc[("all12", 1, "beyond 10x"), "bias_pooled"] == pytest.approx(0.06)
+    assert table.loc[("all12", 1, "within 2x"), "mae_pooled"] == pytest.approx(0.04 / 6)
+    assert table.loc[("all12", 1, "within 2x"), "n_rows"] == 6 and table["n_models"].sum() == 4
+    assert set(table.index.get_level_values("distance")) <= set(DISTANCE_LABELS)
+    markdown = metrics_markdown(compute_metrics(far), by_distance=table)
+    assert "## By distance outside the family's training sizes" in markdown and "beyond 10x" in markdown
+    with pytest.raises(KeyError, match="family_size_ratio"):
+        metrics_by_distance(predictions.drop(columns="family_size_ratio"))
+
+
 def test_coverage_and_width(predictions):
     m = compute_metrics(predictions)
     x, y, avg = (m.loc[("all12", 1, b)] for b in ("X", "Y", "Average"))
@@ -131,7 +153,8 @@ def test_summarize_draws_matches_numpy():
     observed = pd.DataFrame({"Y": [0.1, 0.2, 0.3], "X": [0.4, 0.5, 0.6]}, index=["m1", "m2", "m3"])
     out = summarize_draws(draws, observed)
     assert list(out.columns) == [c for c in PREDICTION_COLUMNS if c not in
-                                 ("benchmark_set", "n_train_per_family", "test_group", "family2", "case", "lpd")]
+                                 ("benchmark_set", "n_train_per_family", "test_group", "family2", "case",
+                                  "family_size_ratio", "lpd")]
     assert len(out) == 6
     row = out.set_index(["model", "benchmark"]).loc[("m2", "Y")]
     sample = values[:, :, 1, 1].ravel()

@@ -153,8 +153,18 @@ def test_run_protocol_local_cluster_resume_and_reload(tmp_path, data, two_folds)
     assert _fit_calls(tmp_path) == 6  # the first fold's cache now holds the other run: refitted again
 
     loaded = EvaluationResult.from_dir(out)
-    for name in ("predictions", "metrics", "comparison", "diagnostics", "win_rates", "calibrated_metrics"):
+    for name in ("predictions", "metrics", "comparison", "diagnostics", "win_rates", "calibrated_metrics",
+                 "distance_metrics"):
         pd.testing.assert_frame_equal(getattr(loaded, name), getattr(third, name), obj=name)
+    # each test model's distance outside its family's training sizes, from the fold's own split
+    fold = two_folds[0]
+    train = data.models.loc[list(fold.train_models)]
+    rows = third.predictions[third.predictions["test_group"] == fold.group_label].drop_duplicates("model")
+    for model, ratio in zip(rows["model"], rows["family_size_ratio"]):
+        sizes = train.loc[train["base_family"] == data.models.at[model, "base_family"], "params_b"]
+        expected = max(data.models.at[model, "params_b"] / sizes.max(), sizes.min() / data.models.at[model, "params_b"], 1.0)
+        assert ratio == pytest.approx(expected)
+    assert "## By distance outside the family's training sizes" in (out / "summary.md").read_text()
     assert "Cross-fold conformal" in loaded.summary_markdown()
     assert loaded.summary_markdown() == (out / "summary.md").read_text()
     (out / "metrics_calibrated.csv").unlink()  # a missing derived table is recomputed on load
@@ -294,6 +304,12 @@ def test_a_fold_refits_when_its_training_set_its_data_or_its_intervals_change(tm
     assert _fit_calls(tmp_path) == 4 and "lower_99" in result.predictions.columns
     run_protocol(factory, data=edited, folds=[fewer], probs=(0.5, 0.9), **kwargs)  # a subset: served
     assert _fit_calls(tmp_path) == 4
+    # a fold cached before the runner wrote family_size_ratio is served, the column filled in
+    csv = tmp_path / "out" / "folds" / f"{fold.slug}.csv"
+    pd.read_csv(csv).drop(columns="family_size_ratio").to_csv(csv, index=False)
+    served = run_protocol(factory, data=edited, folds=[fewer], probs=(0.5, 0.9), **kwargs)
+    assert _fit_calls(tmp_path) == 4 and served.predictions["family_size_ratio"].notna().all()
+    assert list(served.predictions.columns[:7]) == list(PREDICTION_COLUMNS[:7])
     with pytest.raises(ValueError, match="no folds to run"):
         run_protocol(factory, data=data, folds=[], **kwargs)
 

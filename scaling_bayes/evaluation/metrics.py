@@ -44,6 +44,7 @@ __all__ = [
     "difference_interval",
     "interval_probs",
     "metrics_by_case",
+    "metrics_by_distance",
     "metrics_markdown",
     "observed_at_resolution",
     "paired_win_rates",
@@ -61,6 +62,19 @@ CASE_LABELS: dict[str, str] = {
 }
 
 
+#: How far outside its family's training sizes a test model lies, binned
+#: (:func:`family_distance`): upper edges of the ``family_size_ratio`` bins and their labels.
+DISTANCE_BINS: tuple[float, ...] = (2.0, 5.0, 10.0, math.inf)
+DISTANCE_LABELS: tuple[str, ...] = ("within 2x", "2-5x", "5-10x", "beyond 10x", "family never seen")
+
+
+def family_distance(ratio: pd.Series) -> pd.Series:
+    """``family_size_ratio`` binned by :data:`DISTANCE_BINS` into :data:`DISTANCE_LABELS`; a
+    missing ratio (no training model of the family) is ``"family never seen"``."""
+    labels = pd.cut(ratio, [0.0, *DISTANCE_BINS], labels=list(DISTANCE_LABELS[:-1]), right=True)
+    return labels.cat.add_categories(DISTANCE_LABELS[-1]).fillna(DISTANCE_LABELS[-1]).astype(str).rename("distance")
+
+
 def _pct(prob: float) -> str:
     return f"{prob * 100:g}"
 
@@ -71,7 +85,10 @@ def _interval_columns(probs: Sequence[float]) -> list[str]:
 
 #: Columns of a predictions table (with the default interval probabilities).  ``lpd`` is the
 #: log posterior-predictive density of the observed score, NaN for a forecaster that cannot
-#: give one (and in runs written before it was recorded).
+#: give one (and in runs written before it was recorded); ``family_size_ratio`` how many times
+#: outside its base family's training sizes the test model lies
+#: (:func:`~scaling_bayes.prediction.family_size_ratio`; NaN for a family never seen; absent
+#: in runs written before session 26).
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "benchmark_set",
     "n_train_per_family",
@@ -79,6 +96,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "model",
     "family2",
     "case",
+    "family_size_ratio",
     "benchmark",
     "observed",
     "mean",
@@ -338,22 +356,50 @@ def metrics_by_case(predictions: pd.DataFrame, probs: Sequence[float] | None = N
             "predictions lack a 'case' column; add it with "
             "scaling_bayes.evaluation.protocol.prediction_cases(predictions)"
         )
+    return _pooled_by(predictions, "case", CASES, probs)  # cases from the most to the least known
+
+
+def metrics_by_distance(predictions: pd.DataFrame, probs: Sequence[float] | None = None) -> pd.DataFrame:
+    """Accuracy and calibration per setting and distance outside the family's training sizes,
+    pooled over benchmarks: forecasts grow worse the further a test model lies from the sizes
+    its family shows in training (:func:`family_distance` of ``family_size_ratio``).
+
+    Returns
+    -------
+    DataFrame
+        Index ``(benchmark_set, n_train_per_family, distance)``; the columns of
+        :func:`metrics_by_case`.
+    """
+    if "family_size_ratio" not in predictions.columns:
+        raise KeyError("predictions lack a 'family_size_ratio' column (runs written before session 26); "
+                       "benchmarks/error_by_family_distance.py computes it for a Sloth-protocol run")
+    frame = predictions.assign(distance=family_distance(predictions["family_size_ratio"]).to_numpy())
+    return _pooled_by(frame, "distance", DISTANCE_LABELS, probs)
+
+
+def _pooled_by(predictions: pd.DataFrame, column: str, order: Sequence[str],
+               probs: Sequence[float] | None) -> pd.DataFrame:
+    """Pooled accuracy and calibration per setting and level of ``column`` (levels in ``order``):
+    ``mae_pooled``, ``bias_pooled`` (mean − observed), ``crps_pooled``, ``coverage_XX``,
+    ``width_XX``, ``n_rows``, ``n_models``, ``n_families``."""
     probs = interval_probs(predictions) if probs is None else tuple(probs)
     frame = _with_derived(predictions, probs)
-    agg: dict[str, tuple[str, str]] = {"mae_pooled": ("abs_error", "mean"), "crps_pooled": ("crps", "mean")}
+    frame["signed_error"] = frame["mean"] - frame["observed"]
+    agg: dict[str, tuple[str, str]] = {"mae_pooled": ("abs_error", "mean"), "bias_pooled": ("signed_error", "mean"),
+                                       "crps_pooled": ("crps", "mean")}
     for p in probs:
         agg[f"coverage_{_pct(p)}"] = (f"coverage_{_pct(p)}", "mean")
         agg[f"width_{_pct(p)}"] = (f"width_{_pct(p)}", "mean")
     agg.update(n_rows=("model", "size"), n_models=("model", "nunique"), n_families=("family2", "nunique"))
-    # settings in table order, cases from the most to the least known
+    # settings in table order, levels in the given order
     setting_rank = {s: i for i, s in enumerate(_setting_order(frame))}
-    case_rank = {c: i for i, c in enumerate(CASES)}
+    level_rank = {c: i for i, c in enumerate(order)}
     frame["_order"] = [
-        (setting_rank[(b, n)], case_rank.get(c, len(case_rank)))
-        for b, n, c in zip(frame["benchmark_set"], frame["n_train_per_family"], frame["case"])
+        (setting_rank[(b, n)], level_rank.get(c, len(level_rank)))
+        for b, n, c in zip(frame["benchmark_set"], frame["n_train_per_family"], frame[column])
     ]
     frame = frame.sort_values("_order", kind="stable")
-    return frame.groupby([*SETTING_KEYS, "case"], sort=False).agg(**agg)
+    return frame.groupby([*SETTING_KEYS, column], sort=False).agg(**agg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -710,6 +756,7 @@ def metrics_markdown(
     *,
     calibrated: pd.DataFrame | None = None,
     by_case: pd.DataFrame | None = None,
+    by_distance: pd.DataFrame | None = None,
     title: str = "Leave-family-out evaluation (Sloth protocol)",
     digits: int = 1,
 ) -> str:
@@ -730,6 +777,8 @@ def metrics_markdown(
     by_case : DataFrame, optional
         :func:`metrics_by_case` output; shown for the settings that hold out more than the
         known-variant case (at n ≥ 1 every test model is ``known_variant``).
+    by_distance : DataFrame, optional
+        :func:`metrics_by_distance` output.
     title : str
     digits : int
         Decimals of percentage-point numbers.
@@ -879,6 +928,30 @@ def metrics_markdown(
                 _md_table(header, rows),
                 "",
             ]
+
+    if by_distance is not None and len(by_distance):
+        header = ["setting", "distance", "MAE pooled", "bias", "CRPS", *[f"cov {_pct(p)}%" for p in probs],
+                  *[f"width {_pct(p)}%" for p in probs], "cells", "test models"]
+        rows = [
+            [
+                f"{bset}, n={n}", str(distance), _fmt(r["mae_pooled"], digits=digits),
+                _fmt(r["bias_pooled"], digits=digits), _fmt(r["crps_pooled"], digits=digits + 1),
+                *[_fmt(r[f"coverage_{_pct(p)}"], digits=0) for p in probs],
+                *[_fmt(r[f"width_{_pct(p)}"], digits=digits) for p in probs],
+                str(int(r["n_rows"])), str(int(r["n_models"])),
+            ]
+            for (bset, n, distance), r in by_distance.iterrows()
+        ]
+        parts += [
+            "## By distance outside the family's training sizes",
+            "",
+            "How many times larger than its base family's largest training model (or smaller than "
+            "its smallest) each test model is (`family_size_ratio`). Pooled over models and "
+            "benchmarks; bias is mean − observed; coverage in %, the rest in pp.",
+            "",
+            _md_table(header, rows),
+            "",
+        ]
 
     header = ["setting", "benchmark", "MAE ours", *(["MAE Sloth best"] if comparison is not None else []),
               "CRPS", *[f"cov {_pct(p)}%" for p in probs]]

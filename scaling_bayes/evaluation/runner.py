@@ -39,6 +39,8 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from scaling_bayes.prediction import family_size_ratio
+
 from ._aggregate import SETTING_KEYS
 from .calibration import cross_fold_conformal
 from .metrics import (
@@ -47,6 +49,7 @@ from .metrics import (
     compare_with_sloth,
     compute_metrics,
     metrics_by_case,
+    metrics_by_distance,
     metrics_markdown,
     paired_win_rates,
     summarize_draws,
@@ -264,6 +267,7 @@ def evaluate_fold(
     rows.insert(2, "test_group", fold.group_label)
     rows.insert(4, "family2", rows["model"].map(test_models["family"]).astype(str))
     rows.insert(5, "case", rows["model"].map(fold_cases(fold, data)))
+    rows.insert(6, "family_size_ratio", rows["model"].map(fold_size_ratio(fold, data)))
 
     diagnostics = {
         "max_rhat": float("nan"),
@@ -319,6 +323,12 @@ def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     return pd.read_csv(path, **_EXACT_FLOATS, **kwargs)
 
 
+def fold_size_ratio(fold: Fold, data: ScoreTable) -> pd.Series:
+    """:func:`~scaling_bayes.prediction.family_size_ratio` of each test model of ``fold``
+    against its training models (NaN where its base family has none); indexed by model."""
+    return family_size_ratio(data.models.loc[list(fold.test_models)], data.models.loc[list(fold.train_models)])
+
+
 def _calibrated_metrics(predictions: pd.DataFrame) -> pd.DataFrame | None:
     """Metrics of the cross-fold conformal intervals, or None where a setting has a single
     test group (nothing to calibrate from)."""
@@ -360,7 +370,7 @@ def _same_config(cached: Mapping[str, Any] | None, config: Mapping[str, Any]) ->
 
 def _load_cached(
     fold_dir: Path, fold: Fold, config: dict[str, Any], probs: Sequence[float] = DEFAULT_PROBS,
-    observed: pd.DataFrame | None = None,
+    observed: pd.DataFrame | None = None, data: ScoreTable | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """A fold's cached forecasts, if they stand for this fold as it is now: the same test
     models, benchmarks and training models, the run's configuration, every interval of
@@ -384,6 +394,9 @@ def _load_cached(
     if not set(_interval_columns(probs)) <= set(rows.columns):
         logger.warning("cache of fold %s lacks intervals of %s; recomputing", fold.slug, list(probs))
         return None
+    if "family_size_ratio" not in rows.columns and data is not None:  # cached before the column existed
+        rows.insert(list(rows.columns).index("case") + 1 if "case" in rows.columns else len(rows.columns),
+                    "family_size_ratio", rows["model"].map(fold_size_ratio(fold, data)))
     if observed is not None:
         cached = rows.pivot(index="model", columns="benchmark", values="observed")
         now = observed.reindex(index=cached.index, columns=cached.columns)
@@ -449,6 +462,14 @@ def _diagnostics_row(fold: Fold, record: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
+def _distance_metrics(predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """:func:`metrics_by_distance`, or ``None`` for runs saved before the runner wrote
+    ``family_size_ratio``."""
+    if "family_size_ratio" not in predictions.columns:
+        return None
+    return metrics_by_distance(predictions)
+
+
 def _case_metrics(predictions: pd.DataFrame) -> pd.DataFrame | None:
     """:func:`metrics_by_case`, or ``None`` when some rows lack a case (runs saved before the
     runner wrote one; :func:`~scaling_bayes.evaluation.protocol.prediction_cases` adds it)."""
@@ -481,6 +502,9 @@ class EvaluationResult:
     case_metrics : DataFrame or None
         :func:`~scaling_bayes.evaluation.metrics.metrics_by_case` (per forecast case); ``None``
         for predictions saved without a ``case`` column.
+    distance_metrics : DataFrame or None
+        :func:`~scaling_bayes.evaluation.metrics.metrics_by_distance` (per distance outside the
+        family's training sizes); ``None`` for predictions saved without ``family_size_ratio``.
     out_dir : Path or None
         Where the files live.
     """
@@ -492,6 +516,7 @@ class EvaluationResult:
     win_rates: pd.DataFrame
     calibrated_metrics: pd.DataFrame | None = None
     case_metrics: pd.DataFrame | None = None
+    distance_metrics: pd.DataFrame | None = None
     out_dir: Path | None = None
 
     FILES: ClassVar[Mapping[str, str]] = MappingProxyType(
@@ -503,6 +528,7 @@ class EvaluationResult:
             "win_rates": "win_rates.csv",
             "calibrated_metrics": "metrics_calibrated.csv",
             "case_metrics": "metrics_by_case.csv",
+            "distance_metrics": "metrics_by_distance.csv",
             "summary": "summary.md",
         }
     )
@@ -523,6 +549,7 @@ class EvaluationResult:
             win_rates=paired_win_rates(predictions),
             calibrated_metrics=_calibrated_metrics(predictions),
             case_metrics=_case_metrics(predictions),
+            distance_metrics=_distance_metrics(predictions),
             out_dir=None if out_dir is None else Path(out_dir),
         )
 
@@ -540,6 +567,7 @@ class EvaluationResult:
             return cls.from_predictions(predictions, diagnostics, path)
         calibrated_path = path / cls.FILES["calibrated_metrics"]
         case_path = path / cls.FILES["case_metrics"]
+        distance_path = path / cls.FILES["distance_metrics"]
         if case_path.is_file():
             case_metrics = _read_csv(case_path, index_col=[0, 1, 2])
         else:
@@ -553,13 +581,15 @@ class EvaluationResult:
             calibrated_metrics=(_read_csv(calibrated_path, index_col=[0, 1, 2]) if calibrated_path.is_file()
                                 else _calibrated_metrics(predictions)),
             case_metrics=case_metrics,
+            distance_metrics=(_read_csv(distance_path, index_col=[0, 1, 2]) if distance_path.is_file()
+                              else _distance_metrics(predictions)),
             out_dir=path,
         )
 
     def summary_markdown(self) -> str:
         """Markdown report: accuracy vs Sloth, calibration, per benchmark, diagnostics."""
         return metrics_markdown(self.metrics, self.comparison, self.diagnostics, calibrated=self.calibrated_metrics,
-                                by_case=self.case_metrics)
+                                by_case=self.case_metrics, by_distance=self.distance_metrics)
 
     def save(self, out_dir: str | os.PathLike[str] | None = None) -> Path:
         """Write all tables and ``summary.md`` atomically; returns the directory."""
@@ -576,6 +606,8 @@ class EvaluationResult:
             _atomic_write_csv(target / self.FILES["calibrated_metrics"], self.calibrated_metrics, index=True)
         if self.case_metrics is not None:
             _atomic_write_csv(target / self.FILES["case_metrics"], self.case_metrics, index=True)
+        if self.distance_metrics is not None:
+            _atomic_write_csv(target / self.FILES["distance_metrics"], self.distance_metrics, index=True)
         _atomic_write_text(target / self.FILES["summary"], self.summary_markdown())
         self.out_dir = target
         return target
@@ -753,7 +785,7 @@ def run_protocol(
     todo: list[Fold] = []
     for fold in fold_list:
         observed = data.scores.reindex(index=list(fold.test_models), columns=list(fold.benchmarks))
-        cached = None if overwrite else _load_cached(fold_dir, fold, config, probs, observed)
+        cached = None if overwrite else _load_cached(fold_dir, fold, config, probs, observed, data)
         if cached is None:
             todo.append(fold)
         else:
