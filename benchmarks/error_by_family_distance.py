@@ -8,7 +8,7 @@ Usage::
         [--floor-margin 0.03]
 
 For every test model the distance is
-:func:`scaling_bayes.evaluation.runner.fold_size_ratio` against its fold's training models (1 within
+:func:`scaling_bayes.evaluation.fold_size_ratio` against its fold's training models (1 within
 the sizes its base family shows; no value for a family never seen).  A cell is *floor-bound*
 when every training model of the test model's variant family scores within ``--floor-margin``
 of the benchmark's guessing floor there: the data then bound the family's skill from above
@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from scaling_bayes import default_registry, load_dataset
-from scaling_bayes.evaluation import sloth_folds
+from scaling_bayes.evaluation import fold_size_ratio, sloth_folds
 from scaling_bayes.evaluation._aggregate import SETTING_KEYS
 from scaling_bayes.evaluation.metrics import (
     AVERAGE,
@@ -36,7 +36,6 @@ from scaling_bayes.evaluation.metrics import (
     observed_at_resolution,
 )
 from scaling_bayes.evaluation.reference import load_reference_errors, sloth_method
-from scaling_bayes.evaluation.runner import fold_size_ratio
 
 def annotate(predictions: pd.DataFrame, floor_margin: float = 0.03) -> pd.DataFrame:
     """The observed cells of ``predictions`` with ``family_size_ratio``, ``distance`` (its bin),

@@ -296,6 +296,25 @@ def evaluation() -> list:
             "    print(\"no stacked run saved; make one with: python benchmarks/stacking_protocol.py\")"
         ),
         new_markdown_cell(
+            "## Where the forecasts fail: distance from the family's sizes\n\n"
+            "How many times larger than its base family's largest training model (or smaller than "
+            "its smallest) a test model is: its `family_size_ratio`, which `predict` also reports "
+            "for every forecast (and warns beyond 10x). The stack of record's error and calibration "
+            "by that distance, pooled over the six settings (pp and %; bias is mean − observed)."
+        ),
+        new_code_cell(
+            "from scaling_bayes.evaluation import metrics_by_distance, prediction_size_ratios\n\n"
+            "if (stack_dir / \"predictions.csv\").is_file():\n"
+            "    preds = stack.predictions\n"
+            "    if \"family_size_ratio\" not in preds.columns:  # a run written before the runner recorded it\n"
+            "        preds = preds.assign(family_size_ratio=prediction_size_ratios(preds))\n"
+            "    setting = preds[\"benchmark_set\"] + \" n=\" + preds[\"n_train_per_family\"].astype(str)\n"
+            "    pooled = metrics_by_distance(preds.assign(test_group=setting + \" \" + preds[\"test_group\"],\n"
+            "                                              benchmark_set=\"all six settings\", n_train_per_family=0))\n"
+            "    shown = [\"mae_pooled\", \"bias_pooled\", \"crps_pooled\", \"coverage_90\", \"width_90\"]\n"
+            "    display((100 * pooled[shown]).round(1).join(pooled[[\"n_rows\", \"n_models\"]]).droplevel([0, 1]))"
+        ),
+        new_markdown_cell(
             "## Families never seen (n = 0)\n\n"
             "An extension of the protocol (`scaling-bayes evaluate --n-train 0`): every model of a "
             "test group is held out, so a family is forecast from the population of families alone "

@@ -16,6 +16,7 @@ from scaling_bayes.evaluation import (
     fold_split,
     load_protocol,
     prediction_cases,
+    prediction_size_ratios,
     sloth_folds,
 )
 from scaling_bayes.evaluation.protocol import MAX_GROUP_SLUG
@@ -153,6 +154,16 @@ def test_fold_cases(data):
     assert list(cases) == ["new_variant", "new_family", "known_variant"]
     with pytest.raises(ValueError, match="not test models"):
         prediction_cases(rows.assign(model="no-such-model"), data)
+    # and each row's distance outside its family's training sizes: none for a family never seen,
+    # the largest bloom over its smallest (the only one of its family that trains at n=1)
+    ratio = prediction_size_ratios(rows, data)
+    assert ratio.name == "family_size_ratio" and list(ratio.index) == [10, 11, 12]
+    assert np.isnan(ratio[11])
+    smallest = data.models.loc[list(sloth_folds("all12", 1, data=data, test_groups=[["bloom"]])[0].train_models)]
+    expected = data.models.at[rows.at[12, "model"], "params_b"] / smallest.loc[smallest["family"] == "bloom", "params_b"].max()
+    assert ratio[12] == pytest.approx(expected) and expected > 1
+    with pytest.raises(ValueError, match="not test models"):
+        prediction_size_ratios(rows.assign(model="no-such-model"), data)
 
 
 def test_unknown_setting(data):

@@ -34,9 +34,11 @@ from .protocol import (
     Setting,
     SlothProtocol,
     fold_cases,
+    fold_size_ratio,
     fold_split,
     load_protocol,
     prediction_cases,
+    prediction_size_ratios,
     sloth_folds,
 )
 from .reference import (
@@ -66,6 +68,7 @@ __all__ = [
     "coverage_intervals",
     "evaluate_fold",
     "fold_cases",
+    "fold_size_ratio",
     "fold_split",
     "family_holdout_folds",
     "largest_model_fold",
@@ -79,6 +82,7 @@ __all__ = [
     "run_protocol",
     "sloth_best_k",
     "prediction_cases",
+    "prediction_size_ratios",
     "sloth_folds",
     "sloth_headline_table",
     "sloth_method",

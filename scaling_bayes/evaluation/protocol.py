@@ -329,6 +329,32 @@ def fold_cases(fold: Fold, data: ScoreTable) -> pd.Series:
     return family_cases(test_models, FamilyStructure.from_models(train.models))
 
 
+def fold_size_ratio(fold: Fold, data: ScoreTable) -> pd.Series:
+    """How far outside its base family's training sizes each test model of ``fold`` lies
+    (:func:`~scaling_bayes.prediction.family_size_ratio` against the fold's training models;
+    NaN where the base family has none).  Depends on the split only.  Indexed by test model."""
+    from scaling_bayes.prediction import family_size_ratio
+
+    return family_size_ratio(data.models.loc[list(fold.test_models)], data.models.loc[list(fold.train_models)])
+
+
+def prediction_size_ratios(predictions: pd.DataFrame, data: ScoreTable | None = None) -> pd.Series:
+    """:func:`fold_size_ratio` for every row of a Sloth-protocol predictions table (e.g. one
+    saved before the runner wrote ``family_size_ratio``), rebuilding each row's fold from its
+    setting and test group as :func:`prediction_cases` does.  Aligned with
+    ``predictions.index``, name ``family_size_ratio``."""
+    data = _default_data() if data is None else data
+    keys = ["benchmark_set", "n_train_per_family", "test_group"]
+    ratio = pd.Series(index=predictions.index, dtype=float, name="family_size_ratio")
+    for (bset, n, group), rows in predictions.groupby(keys, sort=False):
+        (fold,) = sloth_folds(bset, int(n), data, test_groups=[str(group).split("+")])
+        unknown = sorted(set(rows["model"]) - set(fold.test_models))
+        if unknown:
+            raise ValueError(f"models {unknown[:5]} are not test models of their fold; was the run made on other data?")
+        ratio[rows.index] = rows["model"].map(fold_size_ratio(fold, data)).to_numpy(float)
+    return ratio
+
+
 def prediction_cases(predictions: pd.DataFrame, data: ScoreTable | None = None) -> pd.Series:
     """:func:`fold_cases` for every row of a predictions table (e.g. one saved before the
     runner wrote a ``case`` column), rebuilding each row's fold from its setting and test group.

@@ -39,8 +39,6 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from scaling_bayes.prediction import family_size_ratio
-
 from ._aggregate import SETTING_KEYS
 from .calibration import cross_fold_conformal
 from .metrics import (
@@ -54,7 +52,7 @@ from .metrics import (
     paired_win_rates,
     summarize_draws,
 )
-from .protocol import SETTINGS, Fold, fold_cases, fold_split, sloth_folds
+from .protocol import SETTINGS, Fold, fold_cases, fold_size_ratio, fold_split, sloth_folds
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -321,12 +319,6 @@ _EXACT_FLOATS: dict[str, str] = {} if int(pd.__version__.split(".")[0]) >= 3 els
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     """Read a CSV written by this module, floats exactly as written."""
     return pd.read_csv(path, **_EXACT_FLOATS, **kwargs)
-
-
-def fold_size_ratio(fold: Fold, data: ScoreTable) -> pd.Series:
-    """:func:`~scaling_bayes.prediction.family_size_ratio` of each test model of ``fold``
-    against its training models (NaN where its base family has none); indexed by model."""
-    return family_size_ratio(data.models.loc[list(fold.test_models)], data.models.loc[list(fold.train_models)])
 
 
 def _calibrated_metrics(predictions: pd.DataFrame) -> pd.DataFrame | None:
