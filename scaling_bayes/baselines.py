@@ -56,3 +56,7 @@ class FlopsLawBaseline(LatentSkillModel):
     def _config_for(self, benchmarks: list[str]) -> ModelConfig:
         """One "skill" per benchmark, each benchmark its own anchor (fit, build and prior predictive)."""
         return replace(self._requested_config, n_skills=len(benchmarks), anchors=tuple(benchmarks))
+
+
+#: The single-model classes a saved fit can name in its ``config.json`` (``model_class``).
+MODEL_CLASSES: dict[str, type[LatentSkillModel]] = {c.__name__: c for c in (LatentSkillModel, FlopsLawBaseline)}

@@ -330,11 +330,7 @@ class LatentSkillModel:
         draw, model, benchmark), and the Beta precision ``phi`` they were drawn with
         (:func:`~scaling_bayes.prediction.model_precision`)."""
         design, _ = self._require_fit()
-        # a known variant's base family and instruct flag are the fit's, for every use below
-        # (the covariates of an instruct form, the family effects, the Beta precision)
-        models = self._prepare(new_models)
-        warn_near_miss_families(models, design.families)
-        models = known_variant_families(models, design.families)
+        models = self._resolved(new_models)
         if warn_extrapolation:
             far = design.transform.extrapolation(models)
             if len(far):
@@ -373,14 +369,15 @@ class LatentSkillModel:
         return score_draws(posterior, covariates, alpha, design.floors, rng_noise, deviation,
                            instruct=self._instruct_flags(models))
 
-    def _family_size_ratio(self, models: pd.DataFrame) -> pd.Series:
-        """:func:`~scaling_bayes.prediction.family_size_ratio` of validated new ``models``
-        against the training models, a known variant's base family the fitted one."""
+    def _resolved(self, new_models: pd.DataFrame | ScoreTable) -> pd.DataFrame:
+        """Validated new models with a known variant's base family and instruct flag the fit's,
+        for every use downstream (the covariates of an instruct form, the family effects, the
+        Beta precision, the distance from the family's sizes); warns about near-miss family
+        names first.  Resolving twice is a no-op: a resolved row no longer clashes."""
         design, _ = self._require_fit()
-        with warnings.catch_warnings():  # a clashing row has already warned in predictive_draws
-            warnings.simplefilter("ignore", UserWarning)
-            resolved = known_variant_families(models, design.families)
-        return family_size_ratio(resolved, design.data.models)
+        models = self._prepare(new_models)
+        warn_near_miss_families(models, design.families)
+        return known_variant_families(models, design.families)
 
     def insample_draws(self, *, random_seed: int = 0) -> xr.Dataset:
         """Draws of ``score`` and ``mu`` for the training models, from their posterior skills
@@ -394,7 +391,7 @@ class LatentSkillModel:
         """
         design, _ = self._require_fit()
         posterior = self.posterior
-        models = known_variant_families(self._prepare(design.data.models.reset_index()), design.families)
+        models = self._resolved(design.data.models.reset_index())
         _, _, rng_noise, rng_bench = np.random.default_rng(random_seed).spawn(4)
         deviation = benchmark_deviations(posterior, design.families, models, rng_bench)  # fitted, not drawn
         return skill_score_draws(posterior, posterior["theta"], design.floors, rng_noise, deviation,
@@ -441,10 +438,10 @@ class LatentSkillModel:
         if not 0 < prob < 1:
             raise ValueError(f"prob={prob} must lie strictly between 0 and 1 (e.g. 0.9).")
         design, _ = self._require_fit()
-        models = self._prepare(new_models)
+        models = self._resolved(new_models)
         draws = self.predictive_draws(models, random_seed=random_seed)
         cases = family_cases(models, design.families)
-        table = summarize(draws, models, cases, prob, self._family_size_ratio(models))
+        table = summarize(draws, models, cases, prob, family_size_ratio(models, design.data.models))
         tree = xr.DataTree.from_dict(
             {
                 "predictions": draws,

@@ -40,7 +40,7 @@ from scaling_bayes.data import ScoreTable, _read_csv_keeping_names
 from scaling_bayes.inference import (
     Diagnostics, SamplerConfig, diagnose, evenly_spaced, largest_remainder_counts, sample, warn_on_problems,
 )
-from scaling_bayes.prediction import Prediction, family_cases, summarize
+from scaling_bayes.prediction import Prediction, family_cases, family_size_ratio, summarize
 
 __all__ = ["StackedModel", "hierarchical_stacking_weights", "mix_draws", "mix_draws_by", "mixture_mean",
            "stacking_weights"]
@@ -461,11 +461,11 @@ class StackedModel:
             raise ValueError(f"prob={prob} must lie strictly between 0 and 1 (e.g. 0.9).")
         weights = self._require_weights()
         first = next(iter(self.components.values()))
-        models = first._prepare(new_models)
+        models = first._resolved(new_models)  # once for all components (a clashing row warns once)
         parts = self._component_draws(models, random_seed, True)
         draws = self._mixed(parts)
         table = summarize(draws, models, family_cases(models, first.design.families), prob,
-                          first._family_size_ratio(models))
+                          family_size_ratio(models, first.design.data.models))
         # the mean over every component draw (mixture_mean), not only the mixed ones
         for variable, column in (("score", "mean"), ("mu", "mu_mean")):
             exact = mixture_mean({n: p[variable] for n, p in parts.items()}, weights)
@@ -491,18 +491,16 @@ class StackedModel:
     @classmethod
     def load(cls, path: str | Path) -> StackedModel:
         """Load a stack saved with :meth:`save` (no refitting)."""
-        from scaling_bayes.baselines import FlopsLawBaseline
-        from scaling_bayes.skill_model import LatentSkillModel
+        from scaling_bayes.baselines import MODEL_CLASSES
 
         path = Path(path)
         if not (path / "stack.json").is_file():
             raise FileNotFoundError(f"{path} is not a saved stack: expected stack.json there (StackedModel.save).")
         record = json.loads((path / "stack.json").read_text())
-        classes = {c.__name__: c for c in (LatentSkillModel, FlopsLawBaseline)}
-        unknown = sorted(set(record["components"].values()) - set(classes))
+        unknown = sorted(set(record["components"].values()) - set(MODEL_CLASSES))
         if unknown:
-            raise ValueError(f"{path / 'stack.json'} names unknown component classes {unknown}; known: {sorted(classes)}")
-        components = {n: classes[c].load(path / n) for n, c in record["components"].items()}
+            raise ValueError(f"{path / 'stack.json'} names unknown component classes {unknown}; known: {sorted(MODEL_CLASSES)}")
+        components = {n: MODEL_CLASSES[c].load(path / n) for n, c in record["components"].items()}
         by = record.get("by")
         weights = record["weights"] if by is None else pd.DataFrame.from_dict(record["weights"], orient="index")
         stack = cls(components, weights=weights, by=by)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_bayes import plots
-from scaling_bayes.baselines import FlopsLawBaseline
+from scaling_bayes.baselines import MODEL_CLASSES
 from scaling_bayes.data import ScoreTable, load_dataset
 from scaling_bayes.evaluation.metrics import observed_at_resolution
 from scaling_bayes.inference import Diagnostics, SamplerConfig
@@ -47,16 +47,15 @@ class DemoResult:
 def load_fitted(path: str | os.PathLike[str]) -> LatentSkillModel | StackedModel:
     """Load whatever was saved at ``path``: a stack (``stack.json``, :meth:`StackedModel.load`)
     or a single model of the class its ``config.json`` names (:class:`LatentSkillModel`,
-    :class:`~scaling_bayes.baselines.FlopsLawBaseline`)."""
+    :class:`~scaling_bayes.baselines.FlopsLawBaseline`; :data:`~scaling_bayes.baselines.MODEL_CLASSES`)."""
     path = Path(path)
     if (path / "stack.json").is_file():
         return StackedModel.load(path)
-    classes = {c.__name__: c for c in (LatentSkillModel, FlopsLawBaseline)}
     if (path / "config.json").is_file():
         saved = json.loads((path / "config.json").read_text()).get("model_class", LatentSkillModel.__name__)
-        if saved not in classes:
-            raise ValueError(f"{path / 'config.json'} names model class {saved!r}; known: {sorted(classes)}")
-        return classes[saved].load(path)
+        if saved not in MODEL_CLASSES:
+            raise ValueError(f"{path / 'config.json'} names model class {saved!r}; known: {sorted(MODEL_CLASSES)}")
+        return MODEL_CLASSES[saved].load(path)
     return LatentSkillModel.load(path)  # raises, saying what a saved fit holds
 
 

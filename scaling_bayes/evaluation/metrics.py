@@ -429,10 +429,8 @@ def _matched(
     wide = reference.pivot_table(index=list(REFERENCE_KEYS), columns="method", values="abs_error", aggfunc="first")
     wide = wide.rename(columns={v: k for k, v in methods.items()}).reindex(columns=list(methods))
 
-    ours = _with_derived(predictions, ())
+    ours = _with_derived(predictions, ())  # raises on a repeated cell
     ours = ours.set_index(list(REFERENCE_KEYS))[["family2", "abs_error"]].rename(columns={"abs_error": "ours"})
-    if not ours.index.is_unique:
-        raise ValueError("predictions have duplicate (setting, test_group, model, benchmark) rows")
     matched = ours.join(wide, how="inner").reset_index()
 
     sloth_cols = [f"sloth_K={k}" for k in ks]

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
@@ -338,21 +338,29 @@ def fold_size_ratio(fold: Fold, data: ScoreTable) -> pd.Series:
     return family_size_ratio(data.models.loc[list(fold.test_models)], data.models.loc[list(fold.train_models)])
 
 
-def prediction_size_ratios(predictions: pd.DataFrame, data: ScoreTable | None = None) -> pd.Series:
-    """:func:`fold_size_ratio` for every row of a Sloth-protocol predictions table (e.g. one
-    saved before the runner wrote ``family_size_ratio``), rebuilding each row's fold from its
-    setting and test group as :func:`prediction_cases` does.  Aligned with
-    ``predictions.index``, name ``family_size_ratio``."""
+def _per_fold(predictions: pd.DataFrame, data: ScoreTable | None,
+              of_fold: Callable[[Fold, ScoreTable], pd.Series]) -> pd.Series:
+    """``of_fold(fold, data)`` (a Series by test model) for every row of a Sloth-protocol
+    predictions table, each row's fold rebuilt from its setting and test group; aligned with
+    ``predictions.index``.  Raises if a row's model is not a test model of its fold."""
     data = _default_data() if data is None else data
     keys = ["benchmark_set", "n_train_per_family", "test_group"]
-    ratio = pd.Series(index=predictions.index, dtype=float, name="family_size_ratio")
+    out = pd.Series(index=predictions.index, dtype=object)
     for (bset, n, group), rows in predictions.groupby(keys, sort=False):
         (fold,) = sloth_folds(bset, int(n), data, test_groups=[str(group).split("+")])
         unknown = sorted(set(rows["model"]) - set(fold.test_models))
         if unknown:
             raise ValueError(f"models {unknown[:5]} are not test models of their fold; was the run made on other data?")
-        ratio[rows.index] = rows["model"].map(fold_size_ratio(fold, data)).to_numpy(float)
-    return ratio
+        out[rows.index] = rows["model"].map(of_fold(fold, data)).to_numpy()
+    return out
+
+
+def prediction_size_ratios(predictions: pd.DataFrame, data: ScoreTable | None = None) -> pd.Series:
+    """:func:`fold_size_ratio` for every row of a Sloth-protocol predictions table (e.g. one
+    saved before the runner wrote ``family_size_ratio``), rebuilding each row's fold from its
+    setting and test group as :func:`prediction_cases` does.  Aligned with
+    ``predictions.index``, name ``family_size_ratio``."""
+    return _per_fold(predictions, data, fold_size_ratio).astype(float).rename("family_size_ratio")
 
 
 def prediction_cases(predictions: pd.DataFrame, data: ScoreTable | None = None) -> pd.Series:
@@ -371,13 +379,4 @@ def prediction_cases(predictions: pd.DataFrame, data: ScoreTable | None = None) 
     Series
         Aligned with ``predictions.index``, name ``case``.
     """
-    data = _default_data() if data is None else data
-    keys = ["benchmark_set", "n_train_per_family", "test_group"]
-    case = pd.Series(index=predictions.index, dtype=object, name="case")
-    for (bset, n, group), rows in predictions.groupby(keys, sort=False):
-        (fold,) = sloth_folds(bset, int(n), data, test_groups=[str(group).split("+")])
-        case[rows.index] = rows["model"].map(fold_cases(fold, data)).to_numpy()
-    if case.isna().any():
-        missing = predictions.loc[case.isna(), "model"].unique()[:5].tolist()
-        raise ValueError(f"models {missing} are not test models of their fold; was the run made on other data?")
-    return case
+    return _per_fold(predictions, data, fold_cases).rename("case")
