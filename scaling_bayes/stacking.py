@@ -34,7 +34,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from arviz_stats.utils import ELPDDataLOOKFold
+from arviz_stats.utils import ELPDDataLOO, ELPDDataLOOKFold
 
 from scaling_bayes.data import ScoreTable, _read_csv_keeping_names
 from scaling_bayes.inference import (
@@ -404,17 +404,62 @@ class StackedModel:
         return weights
 
     def fit(self, data: ScoreTable, *, random_seed: int = 0, progressbar: bool = True,
-            **sampler_overrides: Any) -> StackedModel:
+            **sampler_overrides: Any) -> xr.DataTree:
         """Fit every component on ``data`` (each with ``random_seed``), learning the weights
-        first if none were given; warns on convergence problems (the worst component's)."""
+        first if none were given; warns on convergence problems (the worst component's).
+
+        Returns a DataTree with one child per component, named as in ``components``: that
+        component's fit (what its own ``fit`` returns, e.g. ``tree["latent"]["posterior"]``).
+        """
         start = time.perf_counter()
         data = data.fittable()  # warns once about the models it drops, not once per component fit
         if self.weights is None:
             self.learn_weights(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
-        for component in self.components.values():
-            component.fit(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
+        fits = {name: component.fit(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
+                for name, component in self.components.items()}
         self.fit_seconds = time.perf_counter() - start
-        return self
+        return xr.DataTree(children=fits)
+
+    def loo(self) -> ELPDDataLOO:
+        """PSIS-LOO of the stacked forecast over the training cells: each observed cell's
+        ``log Σ_k w_k p_k(y_i | y_−i)``, from the components' own pointwise PSIS-LOO
+        (``loo()``), with the cell's benchmark's weights under ``by="benchmark"``.
+
+        The result compares with the components' ``loo()`` in ``az.compare`` (same cells).
+        Each cell's Pareto k is its worst component's; ``p`` (effective parameters) is NaN,
+        as a mixture of fits has none of its own.  The weights were learned on this data's
+        largest sizes, so against a single component the estimate is mildly optimistic.
+        """
+        weights = self._require_weights()
+        loos = {name: component.loo() for name, component in self.components.items()}
+        designs = [component.design for component in self.components.values()]
+        first = designs[0]
+        for name, design in zip(list(self.components)[1:], designs[1:]):
+            same = (design.benchmarks == first.benchmarks
+                    and list(design.data.models.index) == list(first.data.models.index)
+                    and np.array_equal(design.cell_model, first.cell_model)
+                    and np.array_equal(design.cell_benchmark, first.cell_benchmark))
+            if not same:
+                raise ValueError(f"component {name!r} was fitted on other cells than {next(iter(self.components))!r}: "
+                                 "fit the stack (StackedModel.fit) so every component sees the same data.")
+        names = list(self.components)
+        benchmark = np.asarray(first.benchmarks, dtype=object)[first.cell_benchmark]
+        if isinstance(weights, pd.DataFrame):  # (cell, component): each cell its benchmark's weights
+            w = weights.reindex(index=list(benchmark), columns=names).to_numpy(dtype=float)
+        else:
+            w = np.broadcast_to(weights.reindex(names).to_numpy(dtype=float), (len(benchmark), len(names)))
+        elpd_k = np.column_stack([loos[n].elpd_i.to_numpy().ravel() for n in names])
+        with np.errstate(divide="ignore"):  # a weight of 0 drops its component from the mixture
+            elpd_i = np.logaddexp.reduce(np.log(w) + elpd_k, axis=1)
+        k = np.max(np.column_stack([loos[n].pareto_k.to_numpy().ravel() for n in names]), axis=1)
+        dims = {"cell": np.arange(len(elpd_i))}
+        return ELPDDataLOO(
+            elpd=float(elpd_i.sum()), se=float(np.sqrt(len(elpd_i)) * elpd_i.std()), p=float("nan"),
+            n_samples=min(loos[n].n_samples for n in names), n_data_points=len(elpd_i), scale="log",
+            warning=any(loos[n].warning for n in names), good_k=min(loos[n].good_k for n in names),
+            elpd_i=xr.DataArray(elpd_i, dims="cell", coords=dims),
+            pareto_k=xr.DataArray(k, dims="cell", coords=dims),
+        )
 
     @property
     def diagnostics(self) -> Diagnostics | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -192,8 +193,12 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     with_gap = type(two_benchmarks).concat([two_benchmarks, no_tokens], name=two_benchmarks.name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        stack.fit(with_gap, random_seed=1, **TINY_FIT)
+        tree = stack.fit(with_gap, random_seed=1, **TINY_FIT)
     assert sum("missing tokens_t" in str(w.message) for w in caught) == 1
+    # fit returns, as a single model's fit does, a DataTree: one child per component, its fit
+    assert isinstance(tree, xr.DataTree) and set(tree.children) == {"richards", "logistic"}
+    for name, component in stack.components.items():
+        xr.testing.assert_identical(tree[name]["posterior"].to_dataset(), component.idata["posterior"].to_dataset())
     w = stack.weights
     assert list(w.index) == ["richards", "logistic"] and w.sum() == pytest.approx(1.0) and (w >= 0).all()
     # learned on the largest size of every family with >= 3 sizes, all their observed cells
@@ -241,6 +246,23 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     for bench, name in ((first, "richards"), (second, "logistic")):
         np.testing.assert_array_equal(draws.sel(benchmark=bench).transpose("chain", "draw", "model").values,
                                       parts[name].sel(benchmark=bench).transpose("chain", "draw", "model").values)
+    # the stack's PSIS-LOO: each training cell's log of the weighted components' LOO densities,
+    # here the first benchmark's cells Richards' own and the second's logistic's
+    loos = {n: c.loo() for n, c in stack.components.items()}
+    stacked = by_bench.loo()
+    bench_of_cell = np.asarray(stack.components["richards"].design.benchmarks)[
+        stack.components["richards"].design.cell_benchmark]
+    for bench, name in ((first, "richards"), (second, "logistic")):
+        np.testing.assert_allclose(stacked.elpd_i.values[bench_of_cell == bench],
+                                   loos[name].elpd_i.values[bench_of_cell == bench])
+    # one weight vector: log Σ_k w_k exp(elpd_k), which lies between the components' per cell
+    pooled = stack.loo()
+    expected = np.log(sum(w[n] * np.exp(loos[n].elpd_i.values) for n in loos))
+    np.testing.assert_allclose(pooled.elpd_i.values, expected)
+    assert pooled.elpd == pytest.approx(expected.sum())
+    np.testing.assert_array_equal(pooled.pareto_k.values, np.maximum(*(loos[n].pareto_k.values for n in loos)))
+    assert set(az.compare({"stack": pooled, **loos}).index) == {"stack", "richards", "logistic"}
+
     by_bench.save(tmp_path / "by_bench")
     reloaded = StackedModel.load(tmp_path / "by_bench")
     pd.testing.assert_frame_equal(reloaded.weights, by_bench.weights)
@@ -253,6 +275,11 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     assert isinstance(load_fitted(tmp_path / "stack"), StackedModel)
     with pytest.raises(FileNotFoundError, match=r"holds stack.json.*StackedModel.load"):
         LatentSkillModel.load(tmp_path / "stack")
+    # components fitted on different cells have no stacked LOO
+    some = list(two_benchmarks.models.index[:-3])
+    stack.components["logistic"].fit(two_benchmarks.select(models=some), random_seed=1, **TINY_FIT)
+    with pytest.raises(ValueError, match="'logistic' was fitted on other cells than 'richards'"):
+        stack.loo()
 
 
 def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
