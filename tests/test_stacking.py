@@ -62,15 +62,18 @@ def two_component_cells(proportions: dict[str, float], n: int, seed: int = 0):
 
 def test_hierarchical_stacking_weights_follow_each_levels_mixture_and_pool_when_levels_agree():
     """Three levels mixing the two components in proportions 0.2 / 0.8 / 0.5, 300 cells each:
-    each level's weight is that level's maximum-likelihood proportion (≈ its realised share,
-    the components barely overlap), sd √(0.25 / 300) ≈ 0.03; shrinkage toward the others
-    is small at this n.  Tolerance 0.05 on the realised share; the posterior mean's own Monte
-    Carlo error (ESS ≥ ~300 of a weight with posterior sd ≈ 0.03) is < 0.002."""
+    each level's weight estimates that level's maximum-likelihood proportion, which is its
+    realised share (the components barely overlap).  What separates the posterior-mean weight
+    from the realised share is the posterior mean's distance from the maximum (O(1/n), ≈ 0.003
+    at n = 300), partial pooling toward the other levels (small at this n) and Monte Carlo error
+    (ESS ≥ ~300 of a weight with posterior sd ≈ 0.03: < 0.002); not the share's own sampling
+    sd around p (≈ 0.03), which both sides share.  Tolerance 0.015, about three times their sum;
+    seed 1 lands within 0.004."""
     lpd, level, shares = two_component_cells({"A": 0.2, "B": 0.8, "C": 0.5}, n=300)
     weights, diagnostics = hierarchical_stacking_weights(lpd, level, levels=["A", "B", "C", "D"], random_seed=1)
     assert list(weights.columns) == ["low", "high"] and list(weights.index) == ["A", "B", "C", "D"]
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
-    np.testing.assert_allclose(weights.loc[["A", "B", "C"], "low"], shares, atol=0.05)
+    np.testing.assert_allclose(weights.loc[["A", "B", "C"], "low"], shares, atol=0.015)
     assert diagnostics.divergences == 0 and diagnostics.max_rhat < 1.05
     # "D" has no cells: the population's weight, between the levels seen
     assert weights.loc["A", "low"] < weights.loc["D", "low"] < weights.loc["B", "low"]
