@@ -403,6 +403,18 @@ class StackedModel:
         weights, _ = hierarchical_stacking_weights(check, benchmarks, levels=levels, random_seed=random_seed)
         return weights
 
+    def prior_predictive(self, data: ScoreTable, *, draws: int = 500, random_seed: int = 0) -> xr.DataTree:
+        """Every component's prior predictive at ``data``'s observed cells (each with
+        ``random_seed``), one child per component named as in ``components``.
+
+        A stack has no prior of its own: its weights are learned from held-out forecasts, not
+        drawn, so the check before fitting is each component's.  Leaves the stack unfitted.
+        """
+        return xr.DataTree(children={
+            name: component.prior_predictive(data, draws=draws, random_seed=random_seed)
+            for name, component in self.components.items()
+        })
+
     def fit(self, data: ScoreTable, *, random_seed: int = 0, progressbar: bool = True,
             **sampler_overrides: Any) -> xr.DataTree:
         """Fit every component on ``data`` (each with ``random_seed``), learning the weights

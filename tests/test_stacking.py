@@ -185,6 +185,13 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     # two cheap components (the FLOPs law with its Richards and its logistic link): the stack
     # treats every component alike, through fit, predictive_draws and log_predictive_density
     stack = StackedModel({"richards": FlopsLawBaseline(), "logistic": FlopsLawBaseline(link="logistic")})
+    # before fitting: each component's own prior predictive, and the stack stays unfitted
+    prior = stack.prior_predictive(two_benchmarks, draws=20, random_seed=3)
+    assert set(prior.children) == {"richards", "logistic"} and stack.weights is None
+    for name, component in stack.components.items():
+        xr.testing.assert_equal(prior[name]["prior_predictive"].to_dataset(),
+                                component.prior_predictive(two_benchmarks, draws=20, random_seed=3)["prior_predictive"].to_dataset())
+        assert component.idata is None
     # a table as load_dataset gives it: a model without tokens, here the largest of its family,
     # is dropped (with one warning) before the weights' held-out sizes are chosen
     largest = two_benchmarks.models["params_b"].idxmax()
