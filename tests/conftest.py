@@ -54,6 +54,29 @@ def fast_examples(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def fast_fit(small_v2, fast_examples):
+    """The notebooks' fast fit of ``small_v2`` (2 skills, a few dozen draws; far from converged,
+    which the figure and compute-optimal tests do not need), fitted once per test session and
+    worker and shared through the session cache with ``tests/test_notebooks.py``: whichever
+    runs first fits and saves it, the others load it."""
+    from scaling_bayes import LatentSkillModel
+    from scaling_bayes.workflows import example_cache_dir, example_setup
+
+    path = example_cache_dir(fast=True)
+    if (path / "config.json").exists():
+        fitted = LatentSkillModel.load(path)
+    else:
+        setup = example_setup(fast=True)
+        fitted = LatentSkillModel(n_skills=setup.n_skills)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a few dozen draws: convergence warnings by design
+            fitted.fit(small_v2, random_seed=setup.random_seed, **setup.sample_kwargs)
+        fitted.save(path)
+    assert set(fitted.design.data.models.index) == set(small_v2.models.index)
+    return fitted
+
+
+@pytest.fixture(scope="session")
 def prior_v2(small_v2):
     """Prior and prior-predictive draws (100) of a K=2 model at ``small_v2``'s cells."""
     from scaling_bayes import LatentSkillModel

@@ -173,6 +173,15 @@ def test_fittable_drops_models_without_any_selected_score(sloth: ScoreTable) -> 
     assert fit.benchmarks == V2
 
 
+def test_fittable_with_nothing_left_is_an_error() -> None:
+    """Every model lacks tokens_t: the warning names them, then the error says none is left."""
+    table = from_wide(_tiny(tokens_t=[np.nan, np.nan, np.nan]), name="no-tokens")
+    with pytest.warns(UserWarning, match=r"3 model\(s\) with missing tokens_t"):
+        with pytest.raises(DataValidationError, match=r"No fittable model left in 'no-tokens': every model lacks "
+                                                      r"tokens_t or has no observed score"):
+            table.fittable()
+
+
 def test_fittable_without_anything_to_drop_does_not_warn() -> None:
     table = load_dataset("lvf_leaderboard_v1")
     with warnings.catch_warnings():
@@ -358,6 +367,8 @@ def test_concat_unions_benchmarks_and_rejects_duplicates(sloth: ScoreTable) -> N
     assert both.scores.at["yi-9b", "GPQA"] == sloth.scores.at["yi-9b", "GPQA"]
     with pytest.raises(DataValidationError, match=r"more than one table: 'gemma-7b'"):
         ScoreTable.concat([a, a])
+    with pytest.raises(DataValidationError, match=r"ScoreTable\.concat needs at least one table"):
+        ScoreTable.concat([])
 
 
 def test_scoretable_checks_its_invariants(sloth: ScoreTable) -> None:
@@ -506,6 +517,18 @@ def test_missing_params_is_an_error_but_missing_tokens_is_allowed() -> None:
 def test_non_numeric_params() -> None:
     with pytest.raises(DataValidationError, match=r"'params_b'.*must be numeric.*model 'pythia-1b': '1B'"):
         from_wide(_tiny(params_b=["1B", 2.8, 7.0]))
+
+
+def test_duplicate_column_names_after_column_map() -> None:
+    """A column_map that renames a column onto one already present would leave two columns of
+    one name; so would two columns that only differ as non-strings (1 and '1')."""
+    df = _tiny().assign(**{"Params (B)": [1.0, 2.8, 7.0]})
+    expected = r"Duplicate column name\(s\) 'params_b' \(after applying column_map\)\. Rename or drop"
+    with pytest.raises(DataValidationError, match=expected):
+        from_wide(df, column_map={"Params (B)": "params_b"})
+    from_wide(df.drop(columns="params_b"), column_map={"Params (B)": "params_b"})  # no clash: fine
+    with pytest.raises(DataValidationError, match=r"Duplicate column name\(s\) '1' \(after applying column_map\)"):
+        from_wide(_tiny().assign(**{"1": 0.0}).rename(columns={"GSM8K": 1}))
 
 
 def test_duplicate_model_names() -> None:

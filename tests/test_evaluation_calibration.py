@@ -99,14 +99,22 @@ def test_fallback_to_the_pooled_scale_reports_the_pooled_count(predictions):
 
 
 def test_recalibration_moves_coverage_toward_nominal(predictions):
-    """The posterior under-covers this run (84% at 90%); cross-fold conformal must get closer to
-    90% than that. Tolerance: 222 cells in 12 groups; the binomial s.e. at 90% is 2 pp, so a
-    5 pp band (2.5 s.e.) around nominal fails only if the calibration is wrong."""
+    """The posterior under-covers this run: 194 of its 222 cells (12 test groups) in their 90%
+    intervals, 87.4%; pooled cross-fold conformal brings 200 of 222, 90.1%.
+
+    The input file is committed, so both numbers are deterministic and the bound below is a
+    regression pin on that file, not a statistical tolerance. As a statistical statement a
+    2 pp band would be far too tight: cells of one test group share a fit, and a bootstrap over
+    the 12 groups gives a s.e. of about 4.7 pp for either coverage (the binomial 2 pp treats the
+    222 cells as independent). The pin is chosen so that the raw coverage fails it: a
+    calibration that changed nothing would not pass."""
     raw = compute_metrics(predictions).loc[("leaderboard_v2", 1, "Average"), "coverage_90"]
     cal = compute_metrics(cross_fold_conformal(predictions, per_benchmark=False))
     cov = cal.loc[("leaderboard_v2", 1, "Average"), "coverage_90"]
-    assert abs(cov - 0.9) < abs(raw - 0.9)
-    assert abs(cov - 0.9) <= 0.05
+    assert raw == pytest.approx(194 / 222)  # the committed run; if this moves, the data moved
+    assert abs(raw - 0.9) > 0.02  # so the pin below tells calibrated from raw
+    assert abs(cov - 0.9) < abs(raw - 0.9)  # moved toward nominal
+    assert abs(cov - 0.9) <= 0.02  # regression pin on committed data (200/222 = 0.901)
 
 
 def test_single_group_is_an_error(predictions):

@@ -176,7 +176,8 @@ def test_summarize_point_mass():
                                               coords={"model": ["m"], "benchmark": ["X"]}))
     assert out.loc[0, "crps"] == pytest.approx(0.2)  # CRPS of a point forecast = absolute error
     assert out.loc[0, "lower_95"] == out.loc[0, "upper_95"] == pytest.approx(0.3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"draws must have dims \['benchmark', 'chain', 'draw', 'model'\], "
+                                         r"got \('draw', 'model', 'benchmark'\)"):
         summarize_draws(draws.isel(chain=0), draws.isel(chain=0, draw=0))
 
 

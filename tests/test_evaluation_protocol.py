@@ -169,9 +169,9 @@ def test_fold_cases(data):
 def test_unknown_setting(data):
     with pytest.raises(ValueError, match="must be ≥ 0"):
         sloth_folds("all12", -1, data=data)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"unknown benchmark set 'nope'; known: \[.*'all12'.*\]"):
         sloth_folds("nope", 1, data=data)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"no test groups for .*all12.*3.*; pass test_groups="):
         sloth_folds("all12", 3, data=data)
     custom = sloth_folds("all12", 3, data=data, test_groups=[["pythia"]])
     assert len(custom) == 1 and len(custom[0].test_models) > 0

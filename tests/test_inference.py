@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import numpy as np
@@ -114,8 +115,20 @@ def test_problems_name_the_slowest_elements_and_advise_on_the_richards_exponent(
     assert slowest_elements(rhat, ess.assign(slope=((), 450.0), log_nu=ess["log_nu"] + 400)) == ()
 
 
-def test_available_cores_is_positive():
-    assert available_cores() >= 1
+def test_available_cores_counts_the_cpus_this_process_may_use(monkeypatch):
+    """The CPUs of this process's affinity mask (not the machine's count), at least one; where
+    the OS has no affinity call, the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        assert available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert available_cores() == 3  # the mask, not cpu_count
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set())
+    assert available_cores() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert available_cores() == 64
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # undeterminable
+    assert available_cores() == 1
 
 
 _FIT_SCRIPT = """

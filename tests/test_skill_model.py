@@ -240,7 +240,7 @@ def test_bad_requests_get_clear_errors(fitted, tmp_path):
         fitted.predict(pd.DataFrame({"family": ["x"], "params_b": [1.0], "tokens_t": [1.0]}), prob=90)
     with pytest.raises(ValueError, match="tokens_t"):
         fitted.predict(pd.DataFrame({"family": ["x"], "params_b": [1.0]}))
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match=r"not fitted: call fit\(data\) or load\(path\)"):
         LatentSkillModel().predict(pd.DataFrame({"family": ["x"], "params_b": [1.0], "tokens_t": [1.0]}))
     with pytest.raises(FileNotFoundError, match="not a saved fit"):
         LatentSkillModel.load(tmp_path)
@@ -281,8 +281,10 @@ def test_opt_in_terms_together_fit_predict_the_three_cases_and_reload(small_v2, 
     """The three opt-in terms end to end, in one fit (one compile instead of three; each term's
     likelihood is checked alone against the prediction code in ``tests/test_model.py``):
 
-    - per-model deviations: labelled, and the data shrink each variant's effect below the
-      population's ``variant_sd`` (the exact conditional of the integrated-out variant effect);
+    - per-model deviations: labelled, and each variant effect's conditional sd is the exact
+      ``(1/variant_sd² + n_v/model_sd²)^-1/2`` of the integrated-out effect, with ``n_v`` the
+      variant's count of training models (so it is below ``variant_sd`` whatever the scores,
+      and tighter the more models a variant has);
     - variant × benchmark deviations: labelled, and a larger model of a seen variant is moved
       by its variant's own deviations (against the same draws with them zeroed);
     - learned lower asymptotes: one per benchmark, at or above the guessing floor, and every
@@ -297,7 +299,14 @@ def test_opt_in_terms_together_fit_predict_the_three_cases_and_reload(small_v2, 
     post = model.posterior
     assert post["model_sd"].dims == ("chain", "draw", "skill")
     assert post["alpha_variant_sd"].dims == ("chain", "draw", "variant", "skill")
-    assert float((post["alpha_variant_sd"] - post["variant_sd"]).max()) < 0.0  # data inform it
+    # the conditional sd given the draws: a property of the design (models per variant), not of the
+    # scores; n_v counted here from the training table, independently of the model's own index
+    n_v = model.design.data.models.groupby("family").size()
+    n_v = xr.DataArray(n_v.reindex(post["variant"].values).to_numpy(dtype=float), dims="variant")
+    assert n_v.min() >= 1 and n_v.max() > 1  # some variant has several models: n_v matters
+    expected = 1.0 / np.sqrt(1.0 / post["variant_sd"] ** 2 + n_v / post["model_sd"] ** 2)
+    np.testing.assert_allclose(post["alpha_variant_sd"].transpose(*expected.dims), expected, rtol=1e-6)
+    assert float((post["alpha_variant_sd"] - post["variant_sd"]).max()) < 0.0
     assert post["variant_benchmark"].dims == ("chain", "draw", "variant", "benchmark")
     assert post["benchmark_effect_sd"].dims == ("chain", "draw", "benchmark")
     c = post["lower_asymptote"]
