@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from scaling_bayes.model import link_mean, lower_asymptote
-from scaling_bayes.prediction import family_effects
+from scaling_bayes.prediction import benchmark_deviations, family_effects
 
 __all__ = [
     "FLOPS_PER_PARAM_TOKEN",
@@ -69,9 +69,12 @@ def default_budgets(model, n: int = 7) -> np.ndarray:
 
 
 def _target_values(
-    theta: xr.DataArray, posterior: xr.Dataset, floors: xr.DataArray, target: str
+    theta: xr.DataArray, posterior: xr.Dataset, floors: xr.DataArray, target: str,
+    deviation: xr.DataArray | float = 0.0,
 ) -> tuple[xr.DataArray, str]:
-    """The target per draw and request (dims chain, draw, model) and its unit label."""
+    """The target per draw and request (dims chain, draw, model) and its unit label;
+    ``deviation`` (chain, draw, model, benchmark) is added to each benchmark's linear predictor
+    (:func:`~scaling_bayes.prediction.benchmark_deviations`)."""
     skills = [str(s) for s in posterior["skill"].values]
     benchmarks = [str(b) for b in posterior["benchmark"].values]
     if target.startswith("skill:"):
@@ -81,7 +84,7 @@ def _target_values(
         if name not in skills:
             raise ValueError(f"target={target!r}: unknown skill; skills are {skills} (use 'skill:<name>').")
         return theta.sel(skill=name, drop=True), f"{name}-anchored skill θ (logit units)"
-    z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"]
+    z = xr.dot(theta, posterior["loadings"], dim="skill") + posterior["intercept"] + deviation
     nu = posterior["nu"] if "nu" in posterior else 1.0
     mu = link_mean(z, lower_asymptote(posterior, floors), nu)
     if target == "average":
@@ -117,7 +120,9 @@ def compute_optimal_split(
         family never seen (a fresh draw from the population of families per posterior draw).
         Only the level of the target depends on it for ``"skill:…"`` and single-benchmark
         targets (the family effect is additive in the skills and the link is monotone), but
-        it moves the optimum of ``"average"``.
+        it moves the optimum of ``"average"``.  A fit with variant × benchmark deviations
+        (``benchmark_effects=True``) adds the family's own; per-model deviations
+        (``model_effects=True``) are left out: the split is that of the family's line.
     target : str
         ``"average"`` (mean latent score over all benchmarks, default), a benchmark name (its
         latent mean score μ, without Beta observation noise) or ``"skill:<name>"`` (a skill
@@ -126,7 +131,7 @@ def compute_optimal_split(
         Splits per budget, log-spaced in params over the part of the iso-FLOP line inside the
         training range of params and tokens.
     random_seed : int
-        Seed of the family-effect draws (new families / variants).
+        Seed of the family-effect (and benchmark-deviation) draws of new families / variants.
 
     Returns
     -------
@@ -200,7 +205,10 @@ def compute_optimal_split(
         covariates = design.transform(requests)
         alpha = family_effects(posterior, families, requests, rng, covariates)
         theta = xr.dot(covariates, posterior["slopes"], dim="covariate") + alpha
-        values, unit = _target_values(theta, posterior, design.floors, target)
+        # a fit with variant × benchmark deviations: the family's own (or, for a family it has
+        # not seen, one draw per posterior draw, shared by the grid); 0 without them
+        deviation = benchmark_deviations(posterior, families, requests, rng)
+        values, unit = _target_values(theta, posterior, design.floors, target, deviation)
         values = values.transpose("model", "chain", "draw").values.reshape(len(ok_b), n_grid, *sizes)
         value_grid[ok_b] = values
     else:

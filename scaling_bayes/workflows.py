@@ -60,10 +60,11 @@ def load_fitted(path: str | os.PathLike[str]) -> LatentSkillModel | StackedModel
 
 
 def demo_split(data: ScoreTable) -> tuple[ScoreTable, pd.DataFrame]:
-    """Training table without the demo hold-outs, and the held-out models' rows."""
+    """Training table without the demo hold-outs, and the held-out models' rows: the whole
+    unseen family is held out by *base* family, so every variant line of it goes too."""
     models = data.models
     held = models.index[
-        (models.index == DEMO_KNOWN_FAMILY_HOLDOUT) | (models["family"] == DEMO_UNSEEN_FAMILY)
+        (models.index == DEMO_KNOWN_FAMILY_HOLDOUT) | (models["base_family"] == DEMO_UNSEEN_FAMILY)
     ]
     train = data.select(models=[m for m in models.index if m not in set(held)])
     return train, models.loc[held].reset_index()

@@ -9,6 +9,7 @@ import xarray as xr
 from scipy import stats
 
 from scaling_bayes import ConvergenceWarning, ExtrapolationWarning, LatentSkillModel
+from scaling_bayes.compute_optimal import compute_optimal_split, default_budgets
 from scaling_bayes.skill_model import NotFittedError
 
 pytestmark = pytest.mark.slow
@@ -326,6 +327,12 @@ def test_opt_in_terms_together_fit_predict_the_three_cases_and_reload(small_v2, 
     known = t["case"] == "known_variant"
     t0 = zeroed.predict(requests, prob=0.9, random_seed=5).table
     assert (t.loc[known, "mu_mean"] - t0.loc[known, "mu_mean"]).abs().max() > 1e-3
+    # ... and the compute-optimal split's benchmark target of that variant moves with them too
+    variant, bench = t.loc[known, "family"].iloc[0], model.design.benchmarks[0]
+    budgets = default_budgets(model, n=2)
+    with_u, without_u = (compute_optimal_split(m, budgets, family=variant, target=bench, n_grid=5)["value_grid"]
+                         for m in (model, zeroed))
+    assert float(abs(with_u - without_u).max()) > 1e-3
 
     # in-sample draws keep each training model's own sampled skills (its deviation from the
     # family line); predictive draws of the same models give each a fresh deviation
