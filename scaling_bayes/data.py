@@ -87,9 +87,11 @@ __all__ = [
     "available_datasets",
     "from_wide",
     "load_dataset",
+    "load_leaderboard_scores",
     "load_reference_errors",
     "read_scores",
     "validate_new_models",
+    "validate_score_matrix",
 ]
 
 META_COLUMNS: tuple[str, ...] = ("family", "base_family", "instruct", "params_b", "tokens_t")
@@ -901,6 +903,75 @@ def load_dataset(
         registry=registry,
         name=name,
     )
+
+
+def validate_score_matrix(
+    frame: pd.DataFrame,
+    benchmarks: Sequence[str] | str | None = None,
+    registry: BenchmarkRegistry | None = None,
+) -> pd.DataFrame:
+    """A score matrix without params or tokens, validated as :func:`from_wide` validates scores.
+
+    ``frame`` has one row per model, named by its index or by a ``model`` column, and one
+    column per benchmark (registered names; other columns are ignored unless ``benchmarks``
+    names them).  Returns the scores as float fractions in [0, 1] (NaN = missing), index
+    ``model``, columns the benchmarks.  Raises :class:`DataValidationError` naming the row,
+    column or value on duplicate or empty model names, unknown benchmarks, non-numeric,
+    percent or out-of-range scores, and models with none of the benchmarks scored.
+    """
+    registry = registry or default_registry()
+    frame = frame.set_index("model") if "model" in frame.columns else frame
+    names = pd.Index(frame.index.astype(str), name="model")
+    blank = names.str.strip() == ""
+    if blank.any():
+        raise DataValidationError(
+            f"Empty model name(s) in row(s) {_listing([int(i) for i in np.flatnonzero(blank)])}: "
+            "give every model a name (the index or a 'model' column)."
+        )
+    dup = names[names.duplicated()].unique().tolist()
+    if dup:
+        raise DataValidationError(
+            f"Duplicate model name(s): {_listing(dup)}. Each row must be one model: rename or "
+            "drop the repeats."
+        )
+    columns = _resolve_benchmark_columns(frame.reset_index(drop=True), benchmarks, registry)
+    scores = _validate_scores(frame[columns].reset_index(drop=True), names)
+    empty = scores.index[scores.isna().all(axis=1)].tolist()
+    if empty:
+        raise DataValidationError(
+            f"Model(s) with none of the benchmarks {columns} scored: {_listing(empty)}. Drop "
+            "them (scores.dropna(how='all')): they carry no information about the skills."
+        )
+    return scores
+
+
+def load_leaderboard_scores(
+    benchmarks: Sequence[str] | str = "leaderboard_v1", registry: BenchmarkRegistry | None = None
+) -> pd.DataFrame:
+    """The Open LLM Leaderboard's 9,446 models (bundled ``leaderboard_all_models.csv.gz``;
+    provenance in ``datasets/PROVENANCE.md``): scores only, no params or tokens.
+
+    Returns :func:`validate_score_matrix`'s table for ``benchmarks`` (a set name or a list),
+    without the models that have none of them (6,812 models for leaderboard_v1, 3,017 for
+    leaderboard_v2).  A name that occurs on several rows (179 rows: the same name under
+    different organisations, or one model's v1 and v2 rows) gets ``#<row>`` appended, as
+    for the LVF tables.  The file holds leaderboard v2 scores *normalised* above the guessing
+    floor; they are mapped back to accuracy as ``floor + normalised · (1 − floor)`` with the
+    registry's floors (the leaderboard normalises BBH and MUSR per sub-task, so this is
+    approximate there).
+    """
+    registry = registry or default_registry()
+    raw = _read_bundled_csv("leaderboard_all_models.csv.gz", index_col=0)
+    scores = raw[[c for c in raw.columns if c in _LVF_SCORE_COLUMNS]].rename(columns=_LVF_SCORE_COLUMNS)
+    v2 = [b for b in benchmark_set("leaderboard_v2") if b in scores.columns]
+    floors = registry.floors(v2).to_series()
+    scores[v2] = floors + scores[v2] * (1 - floors)
+    model = raw["model"].astype(str)
+    dup = model.duplicated(keep=False)
+    scores.index = pd.Index(model.where(~dup, model + "#" + raw.index.to_series().astype(str)), name="model")
+    chosen = _resolve_benchmark_arg(benchmarks)
+    present = [b for b in chosen if b in scores.columns]  # an absent one: validate_score_matrix names it
+    return validate_score_matrix(scores.dropna(how="all", subset=present), benchmarks=chosen, registry=registry)
 
 
 def load_reference_errors() -> pd.DataFrame:

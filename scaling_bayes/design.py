@@ -315,3 +315,58 @@ def build_design(
         y=y,
         floors=registry.floors(data.benchmarks),
     )
+
+
+@dataclass(frozen=True)
+class FactorDesign:
+    """The inputs of the skill factor model (:func:`~scaling_bayes.model.build_factor_model`):
+    the observed cells of a score matrix, with no covariates and no families.
+
+    Attributes
+    ----------
+    scores : DataFrame
+        Fractions in [0, 1], one row per model (index ``model``), one column per benchmark;
+        NaN where a model has no score (masked out, never imputed).
+    cell_model, cell_benchmark : np.ndarray
+        Integer indices (into ``model`` / ``benchmark``) of each observed cell, shape (cell,).
+    y : np.ndarray
+        Observed scores of the cells, shape (cell,), clipped as :func:`clip_scores` does.
+    floors : xr.DataArray
+        Guessing floor per benchmark, dims ``(benchmark,)``.
+    """
+
+    scores: pd.DataFrame
+    cell_model: np.ndarray
+    cell_benchmark: np.ndarray
+    y: np.ndarray
+    floors: xr.DataArray
+
+    @property
+    def models(self) -> list[str]:
+        return [str(m) for m in self.scores.index]
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return [str(b) for b in self.scores.columns]
+
+    def coords(self, skills: list[str]) -> dict[str, list]:
+        """PyMC coords: model, benchmark, skill, cell."""
+        return {"model": self.models, "benchmark": self.benchmarks, "skill": list(skills),
+                "skill_": list(skills), "cell": list(range(len(self.y)))}
+
+
+def build_factor_design(scores: pd.DataFrame, registry: BenchmarkRegistry | None = None) -> FactorDesign:
+    """Cells, clipped scores and floors of a validated score matrix
+    (:func:`~scaling_bayes.data.validate_score_matrix`; rows model, columns benchmark)."""
+    registry = registry or default_registry()
+    benchmarks = [str(b) for b in scores.columns]
+    values = scores.to_numpy(dtype=float)
+    cell_model, cell_benchmark = np.nonzero(~np.isnan(values))
+    n_items = registry.n_items(benchmarks).to_numpy()[cell_benchmark]
+    return FactorDesign(
+        scores=scores,
+        cell_model=cell_model,
+        cell_benchmark=cell_benchmark,
+        y=clip_scores(values[cell_model, cell_benchmark], n_items),
+        floors=registry.floors(benchmarks),
+    )

@@ -233,7 +233,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from scaling_bayes.design import DEFAULT_COVARIATES, INSTRUCT_COVARIATES, SQUARED_COVARIATES, Design
+from scaling_bayes.design import DEFAULT_COVARIATES, INSTRUCT_COVARIATES, SQUARED_COVARIATES, Design, FactorDesign
 
 LinkName = Literal["logistic", "richards"]
 
@@ -478,6 +478,41 @@ def lower_asymptote(posterior, floors):
     return posterior["lower_asymptote"] if "lower_asymptote" in posterior else floors
 
 
+def benchmark_parameters(
+    benchmarks: list[str], anchors: tuple[str, ...], floors: xr.DataArray, p: Priors, link: str
+) -> tuple[Any, Any, Any, Any, Any]:
+    """The benchmarks' side of the graph, inside the model context: ``loadings`` (benchmark,
+    skill; each anchor loads 1 on its own skill alone, the others are non-negative and free),
+    ``intercept`` (benchmark; 0 on the anchors), the guessing ``floor`` (data), the Richards
+    exponent ``nu`` (benchmark; 1 under ``link="logistic"``) and the Beta precision ``phi``.
+    Shared by :func:`build_model` and :func:`build_factor_model`."""
+    anchor_rows = loading_mask(benchmarks, anchors, fixed=True)
+    free_benchmark, free_skill = np.nonzero(loading_mask(benchmarks, anchors))
+    is_anchor = anchor_rows.any(axis=1)
+    # anchor loadings fixed at 1, the others free at (free_benchmark, free_skill)
+    anchor = pm.Data("loading_anchor", anchor_rows.astype(float), dims=("benchmark", "skill"))
+    free_j = pm.Data("loading_free_benchmark", free_benchmark)
+    free_k = pm.Data("loading_free_skill", free_skill)
+    free = pm.HalfNormal("loadings_free", p.loading_sd, shape=free_j.shape)
+    loadings = pt.set_subtensor(anchor[free_j, free_k], free)
+    loadings = pm.Deterministic("loadings", loadings, dims=("benchmark", "skill"))
+    floor = pm.Data("guessing_floor", floors.to_numpy(), dims="benchmark")
+    intercept_j = pm.Data("intercept_free_benchmark", np.flatnonzero(~is_anchor))
+    intercept_free = pm.Normal("intercept_free", 0.0, p.intercept_sd, shape=intercept_j.shape)
+    intercept = pt.set_subtensor(pt.zeros_like(floor)[intercept_j], intercept_free)
+    intercept = pm.Deterministic("intercept", intercept, dims="benchmark")
+    if link == "richards":
+        log_nu = pm.Normal("log_nu", 0.0, p.log_nu_sd, dims="benchmark")
+        nu = pm.Deterministic("nu", pt.exp(log_nu), dims="benchmark")
+    elif link == "logistic":
+        nu = pt.ones_like(floor)
+    else:
+        raise ValueError(f"link={link!r}: use 'richards' or 'logistic'.")
+    log_phi = pm.Normal("log_phi", p.log_phi_mu, p.log_phi_sd, dims="benchmark")
+    phi = pm.Deterministic("phi", pt.exp(log_phi), dims="benchmark")
+    return loadings, intercept, floor, nu, phi
+
+
 def build_model(design: Design, config: ModelConfig) -> pm.Model:
     """Build the PyMC model for ``design``.
 
@@ -509,11 +544,7 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
     anchors = resolve_anchors(config, benchmarks)
     skills = list(anchors)
     K = config.n_skills
-    anchor_rows = loading_mask(benchmarks, anchors, fixed=True)
-    mask = loading_mask(benchmarks, anchors)
     fam = design.families
-    free_benchmark, free_skill = np.nonzero(mask)
-    is_anchor = anchor_rows.any(axis=1)
     variant_of_model = design.model_variant_index  # (model,)
 
     with pm.Model(coords=design.coords(skills)) as model:
@@ -598,27 +629,7 @@ def build_model(design: Design, config: ModelConfig) -> pm.Model:
             pm.Deterministic("alpha_variant", alpha_v, dims=("variant", "skill"))
             theta = pm.Deterministic("theta", theta, dims=("model", "skill"))
 
-        # anchor loadings fixed at 1, the others free at (free_benchmark, free_skill)
-        anchor = pm.Data("loading_anchor", anchor_rows.astype(float), dims=("benchmark", "skill"))
-        free_j = pm.Data("loading_free_benchmark", free_benchmark)
-        free_k = pm.Data("loading_free_skill", free_skill)
-        free = pm.HalfNormal("loadings_free", p.loading_sd, shape=free_j.shape)
-        loadings = pt.set_subtensor(anchor[free_j, free_k], free)
-        loadings = pm.Deterministic("loadings", loadings, dims=("benchmark", "skill"))
-        floor = pm.Data("guessing_floor", design.floors.to_numpy(), dims="benchmark")
-        intercept_j = pm.Data("intercept_free_benchmark", np.flatnonzero(~is_anchor))
-        intercept_free = pm.Normal("intercept_free", 0.0, p.intercept_sd, shape=intercept_j.shape)
-        intercept = pt.set_subtensor(pt.zeros_like(floor)[intercept_j], intercept_free)
-        intercept = pm.Deterministic("intercept", intercept, dims="benchmark")
-        if config.link == "richards":
-            log_nu = pm.Normal("log_nu", 0.0, p.log_nu_sd, dims="benchmark")
-            nu = pm.Deterministic("nu", pt.exp(log_nu), dims="benchmark")
-        elif config.link == "logistic":
-            nu = pt.ones_like(floor)
-        else:
-            raise ValueError(f"link={config.link!r}: use 'richards' or 'logistic'.")
-        log_phi = pm.Normal("log_phi", p.log_phi_mu, p.log_phi_sd, dims="benchmark")
-        phi = pm.Deterministic("phi", pt.exp(log_phi), dims="benchmark")
+        loadings, intercept, floor, nu, phi = benchmark_parameters(benchmarks, anchors, design.floors, p, config.link)
 
         # latent mean of every (model, benchmark) pair, then gather the observed cells
         z = theta @ loadings.T + intercept
@@ -845,3 +856,74 @@ def add_family_effects(draws: xr.Dataset, design: Design, random_seed: int) -> x
     rng = np.random.default_rng([random_seed, FAMILY_EFFECT_STREAM])
     alpha_f = draw_family_effects(draws, fam.family_index, np.asarray(fam.instruct_of_variant), fam.families, rng)
     return draws.assign(alpha_family=alpha_f)
+
+
+@dataclass(frozen=True)
+class FactorConfig:
+    """What the skill factor model fits: number of skills, anchors, link and priors.
+
+    K = 2 and the logistic link are the defaults here: on 500 leaderboard_v1 models, K = 3
+    (MMLU, GSM8K and HellaSwag anchors) with the Richards link did not mix in 2 × 300 draws
+    (R-hat 2.4, 339 divergent transitions, a stuck chain), where K = 2 (MMLU, HellaSwag) with
+    the logistic link had no divergences and R-hat 1.07 (``docs/findings.md``).
+    """
+
+    n_skills: int = 2
+    anchors: tuple[str, ...] | None = None
+    link: LinkName = "logistic"
+    priors: Priors = field(default_factory=Priors)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["anchors"] = list(self.anchors) if self.anchors else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FactorConfig:
+        d = dict(d)
+        d["priors"] = Priors(**d.get("priors", {}))
+        d["anchors"] = tuple(d["anchors"]) if d.get("anchors") else None
+        return cls(**d)
+
+
+def build_factor_model(design: FactorDesign, config: FactorConfig) -> pm.Model:
+    """The measurement half of the latent-skill model, for score tables without params or
+    tokens (e.g. the leaderboard's thousands of fine-tunes and merges).
+
+    Each model's skills are a draw from the population, ``θ_i ~ MvNormal(m, Σ)`` (dims model,
+    skill; non-centred, ``Σ`` with an LKJ correlation and HalfNormal(``family_sd``) scales,
+    ``m ~ Normal(0, intercept_sd)``); the benchmarks' side is :func:`build_model`'s
+    (:func:`benchmark_parameters`: anchored non-negative loadings, intercepts, link, Beta
+    precision), and so is the likelihood on the observed cells.
+
+    Variables (dims): ``skill_mean`` (skill), ``skill_sd`` (skill), ``skill_corr`` (skill,
+    skill_), ``theta_raw`` and ``theta`` (model, skill), ``loadings`` (benchmark, skill),
+    ``intercept``, ``nu`` (Richards only), ``phi`` (benchmark), likelihood ``score`` (cell).
+    """
+    p = config.priors
+    anchors = resolve_anchors(config, design.benchmarks)  # type: ignore[arg-type]
+    K = config.n_skills
+    with pm.Model(coords=design.coords(list(anchors))) as model:
+        skill_mean = pm.Normal("skill_mean", 0.0, p.intercept_sd, dims="skill")
+        if K > 1:
+            chol, corr, sd = pm.LKJCholeskyCov(
+                "skill_chol", n=K, eta=p.lkj_eta, sd_dist=pm.HalfNormal.dist(p.family_sd, shape=K),
+                compute_corr=True,
+            )
+            pm.Deterministic("skill_corr", corr, dims=("skill", "skill_"))
+            pm.Deterministic("skill_sd", sd, dims="skill")
+        else:
+            sd = pm.HalfNormal("skill_sd", p.family_sd, dims="skill")
+            chol = sd[:, None]
+        raw = pm.Normal("theta_raw", 0.0, 1.0, dims=("model", "skill"))
+        theta = pm.Deterministic("theta", skill_mean + raw @ chol.T, dims=("model", "skill"))
+        loadings, intercept, floor, nu, phi = benchmark_parameters(
+            design.benchmarks, anchors, design.floors, p, config.link
+        )
+        m = pm.Data("cell_model", design.cell_model, dims="cell")
+        j = pm.Data("cell_benchmark", design.cell_benchmark, dims="cell")
+        z = (theta[m] * loadings[j]).sum(axis=-1) + intercept[j]  # only the observed cells
+        mu = pt.clip(link_mean(z, floor[j], nu[j], backend="pytensor"), 1e-6, 1.0 - 1e-6)
+        y = pm.Data("score_observed", design.y, dims="cell")
+        pm.Beta("score", alpha=mu * phi[j], beta=(1.0 - mu) * phi[j], observed=y, dims="cell")
+    return model

@@ -24,6 +24,7 @@ from scaling_bayes import plots
 from scaling_bayes.baselines import MODEL_CLASSES
 from scaling_bayes.data import ScoreTable, load_dataset
 from scaling_bayes.evaluation.metrics import observed_at_resolution
+from scaling_bayes.factor_model import SkillFactorModel
 from scaling_bayes.inference import Diagnostics, SamplerConfig
 from scaling_bayes.plots import plot_scaling_curves
 from scaling_bayes.skill_model import LatentSkillModel
@@ -44,15 +45,18 @@ class DemoResult:
     run_dir: Path
 
 
-def load_fitted(path: str | os.PathLike[str]) -> LatentSkillModel | StackedModel:
+def load_fitted(path: str | os.PathLike[str]) -> LatentSkillModel | StackedModel | SkillFactorModel:
     """Load whatever was saved at ``path``: a stack (``stack.json``, :meth:`StackedModel.load`)
     or a single model of the class its ``config.json`` names (:class:`LatentSkillModel`,
-    :class:`~scaling_bayes.baselines.FlopsLawBaseline`; :data:`~scaling_bayes.baselines.MODEL_CLASSES`)."""
+    :class:`~scaling_bayes.baselines.FlopsLawBaseline`; :data:`~scaling_bayes.baselines.MODEL_CLASSES`;
+    or a :class:`~scaling_bayes.factor_model.SkillFactorModel`)."""
     path = Path(path)
     if (path / "stack.json").is_file():
         return StackedModel.load(path)
     if (path / "config.json").is_file():
         saved = json.loads((path / "config.json").read_text()).get("model_class", LatentSkillModel.__name__)
+        if saved == SkillFactorModel.__name__:
+            return SkillFactorModel.load(path)
         if saved not in MODEL_CLASSES:
             raise ValueError(f"{path / 'config.json'} names model class {saved!r}; known: {sorted(MODEL_CLASSES)}")
         return MODEL_CLASSES[saved].load(path)

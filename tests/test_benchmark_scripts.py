@@ -245,3 +245,34 @@ def test_error_by_family_distance_measures_the_distance_and_the_floor_on_the_pro
     assert (tmp_path / "error_by_family_distance.csv").is_file() and (tmp_path / "error_at_floor.csv").is_file()
     with pytest.raises(SystemExit, match="predictions.csv not found"):
         script.main([str(tmp_path / "nowhere")])
+
+
+def test_leaderboard_scale_masks_only_observed_cells_and_scores_exactly_them() -> None:
+    """``masked_cells`` hides a share of the *observed* cells (its truth holds exactly those,
+    never a cell that was missing anyway) and drops models left with nothing; ``metrics``
+    scores the masked cells by hand-checkable rules."""
+    import numpy as np
+    import pandas as pd
+
+    scale = _script("leaderboard_scale")
+    rng = np.random.default_rng(0)
+    scores = pd.DataFrame(rng.uniform(size=(40, 3)), columns=["MMLU", "ARC", "GSM8K"],
+                          index=pd.Index([f"m{i}" for i in range(40)], name="model"))
+    scores = scores.mask(rng.uniform(size=scores.shape) < 0.3)  # cells missing from the start
+    masked, truth = scale.masked_cells(scores, share=0.3, seed=3)
+    assert truth.notna().all() and len(truth) > 0
+    for (model, bench), value in truth.items():
+        assert value == scores.at[model, bench] and np.isnan(masked.at[model, bench])
+    # every observed cell of a kept model is either still observed or masked (and a model left
+    # with no observed cell is dropped: it carries nothing to fit)
+    kept = scores.loc[masked.index]
+    assert masked.notna().sum().sum() + len(truth) == kept.notna().sum().sum()
+    assert masked.notna().any(axis=1).all()
+
+    cells = pd.DataFrame({"observed": [0.5, 0.7], "mean": [0.4, 0.7], "baseline": [0.6, 0.6],
+                          "lower_50": [0.45, 0.65], "upper_50": [0.55, 0.68],
+                          "lower_90": [0.3, 0.6], "upper_90": [0.6, 0.8]})
+    m = scale.metrics(cells)
+    assert m["mae_pp"] == pytest.approx(5.0) and m["mae_baseline_pp"] == pytest.approx(10.0)
+    assert m["coverage_50"] == pytest.approx(50.0) and m["coverage_90"] == pytest.approx(100.0)
+    assert m["width_90_pp"] == pytest.approx(25.0)

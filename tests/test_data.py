@@ -6,6 +6,7 @@ DataFrames built to trigger one validation error each.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import warnings
@@ -28,6 +29,7 @@ from scaling_bayes.data import (
     load_reference_errors,
     read_scores,
     validate_new_models,
+    validate_score_matrix,
 )
 from scaling_bayes.data import _read_csv_keeping_names
 
@@ -94,10 +96,13 @@ def test_bundled_files_match_provenance_checksums() -> None:
     assert "MIT" in provenance and "Felipe Maia Polo" in provenance
     for name in [
         "sloth_curated.csv", "lvf_leaderboard_v1.csv", "lvf_leaderboard_v2.csv",
-        "protocol.json", "sloth_reference_errors.csv.gz",
+        "protocol.json", "sloth_reference_errors.csv.gz", "leaderboard_all_models.csv.gz",
     ]:
         digest = hashlib.sha256(_bundled(name).read_bytes()).hexdigest()
         assert re.search(rf"`{re.escape(name)}`[^|]*\| `{digest}`", provenance), name
+    # decompressed, the shipped gzip is the original file (its checksum is recorded too)
+    original = hashlib.sha256(gzip.decompress(_bundled("leaderboard_all_models.csv.gz").read_bytes())).hexdigest()
+    assert re.search(rf"`leaderboard_all_models\.csv` \(the original, uncompressed\) \| `{original}`", provenance)
 
 
 def test_reference_errors_load() -> None:
@@ -673,3 +678,24 @@ def test_validate_new_models_errors() -> None:
         validate_new_models(pd.DataFrame({**ok, "model": ["a", "a"]}))
     with pytest.raises(DataValidationError, match="no rows"):
         validate_new_models(pd.DataFrame(columns=list(ok)))
+
+
+def test_score_matrix_without_params_or_tokens_is_validated_like_scores() -> None:
+    """``validate_score_matrix`` (the SkillFactorModel's input): names from a ``model`` column or
+    the index, registered benchmarks only, the same score checks as ``from_wide``."""
+    frame = _tiny().drop(columns=["family", "params_b", "tokens_t"])
+    scores = validate_score_matrix(frame)
+    assert list(scores.index) == ["pythia-1b", "pythia-2.8b", "llama-2-7b-chat"] and scores.index.name == "model"
+    assert list(scores.columns) == ["MMLU", "GSM8K"] and scores.columns.name == "benchmark"
+    pd.testing.assert_frame_equal(validate_score_matrix(frame.set_index("model")), scores)
+    with pytest.raises(DataValidationError, match=r"Duplicate model name\(s\): 'pythia-1b'"):
+        validate_score_matrix(frame.assign(model=["pythia-1b", "pythia-1b", "x"]))
+    with pytest.raises(DataValidationError, match=r"Empty model name\(s\) in row\(s\) 1"):
+        validate_score_matrix(frame.assign(model=["a", " ", "c"]))
+    with pytest.raises(DataValidationError, match=r"'MMLU' max 47\.06 look like percentages"):
+        validate_score_matrix(frame.assign(MMLU=100 * frame["MMLU"]))
+    with pytest.raises(DataValidationError, match=r"Model\(s\) with none of the benchmarks \['MMLU', 'GSM8K'\] "
+                                                  r"scored: 'pythia-2\.8b'.*dropna"):
+        validate_score_matrix(frame.assign(MMLU=[0.3, np.nan, 0.5], GSM8K=[0.1, np.nan, 0.2]))
+    with pytest.raises(DataValidationError, match=r"not found in the data: 'MyQA'"):
+        validate_score_matrix(frame, benchmarks=["MMLU", "MyQA"])
