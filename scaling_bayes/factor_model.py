@@ -42,6 +42,7 @@ from scaling_bayes.inference import (
 )
 from scaling_bayes.model import FactorConfig, Priors, build_factor_model, resolve_anchors
 from scaling_bayes.prediction import SAMPLE_DIMS, Prediction, skill_score_draws
+from scaling_bayes.skill_model import NotFittedError
 
 __all__ = ["FACTOR_SAMPLER", "SkillFactorModel"]
 
@@ -78,6 +79,9 @@ class SkillFactorModel:
     ) -> None:
         self.config = FactorConfig(n_skills=n_skills, anchors=tuple(anchors) if anchors else None,
                                    link=link, priors=priors or Priors())  # type: ignore[arg-type]
+        #: as asked for: ``config`` holds the anchors resolved on the last fit's benchmarks, so a
+        #: refit on other benchmarks resolves them afresh
+        self._requested_config = self.config
         self.sampler = sampler or FACTOR_SAMPLER
         self.registry = registry or default_registry()
         self.design: FactorDesign | None = None
@@ -100,7 +104,8 @@ class SkillFactorModel:
             self.sampler = replace(self.sampler, **sampler_overrides)
         validated = validate_score_matrix(scores, registry=self.registry)
         self.design = build_factor_design(validated, self.registry)
-        self.config = replace(self.config, anchors=resolve_anchors(self.config, self.design.benchmarks))  # type: ignore[arg-type]
+        self.config = replace(self._requested_config,
+                              anchors=resolve_anchors(self._requested_config, self.design.benchmarks))  # type: ignore[arg-type]
         start = time.perf_counter()
         self.idata = sample(build_factor_model(self.design, self.config), self.sampler,
                             random_seed=random_seed, progressbar=progressbar)
@@ -111,7 +116,7 @@ class SkillFactorModel:
 
     def _require_fit(self) -> tuple[FactorDesign, xr.DataTree]:
         if self.design is None or self.idata is None:
-            raise RuntimeError("this SkillFactorModel is not fitted: call fit(scores) or load(path).")
+            raise NotFittedError("this SkillFactorModel is not fitted: call fit(scores) or load(path).")
         return self.design, self.idata
 
     @property
@@ -193,7 +198,7 @@ class SkillFactorModel:
         for name, spec in record["registry"].items():
             registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
         self = cls(sampler=SamplerConfig(**record["sampler"]), registry=registry)
-        self.config = FactorConfig.from_dict(record["model"])
+        self.config = self._requested_config = FactorConfig.from_dict(record["model"])
         scores = validate_score_matrix(_read_csv_keeping_names(path / "scores.csv"),
                                        benchmarks=list(record["registry"]), registry=registry)
         self.design = build_factor_design(scores, registry)

@@ -337,8 +337,25 @@ class Priors:
     family_dof_rate: float = 0.1
 
 
+class _ConfigRecord:
+    """``to_dict`` / ``from_dict`` (a JSON-ready record, as ``save`` writes it) of a frozen
+    configuration dataclass with ``anchors`` and ``priors`` fields."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        d["anchors"] = list(self.anchors) if self.anchors else None  # type: ignore[attr-defined]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        d = dict(d)
+        d["priors"] = Priors(**d.get("priors", {}))
+        d["anchors"] = tuple(d["anchors"]) if d.get("anchors") else None
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_ConfigRecord):
     """What to fit: number of skills, anchors, link and priors."""
 
     n_skills: int = 4
@@ -353,17 +370,6 @@ class ModelConfig:
     robust_families: bool = False
     instruct_precision: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["anchors"] = list(self.anchors) if self.anchors else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        d = dict(d)
-        d["priors"] = Priors(**d.get("priors", {}))
-        d["anchors"] = tuple(d["anchors"]) if d.get("anchors") else None
-        return cls(**d)
 
 
 def slope_prior_sd(priors: Priors, covariates: Sequence[str]) -> xr.DataArray:
@@ -859,7 +865,7 @@ def add_family_effects(draws: xr.Dataset, design: Design, random_seed: int) -> x
 
 
 @dataclass(frozen=True)
-class FactorConfig:
+class FactorConfig(_ConfigRecord):
     """What the skill factor model fits: number of skills, anchors, link and priors.
 
     K = 2 and the logistic link are the defaults here: on 500 leaderboard_v1 models, K = 3
@@ -873,17 +879,6 @@ class FactorConfig:
     link: LinkName = "logistic"
     priors: Priors = field(default_factory=Priors)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["anchors"] = list(self.anchors) if self.anchors else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FactorConfig:
-        d = dict(d)
-        d["priors"] = Priors(**d.get("priors", {}))
-        d["anchors"] = tuple(d["anchors"]) if d.get("anchors") else None
-        return cls(**d)
 
 
 def build_factor_model(design: FactorDesign, config: FactorConfig) -> pm.Model:
