@@ -58,7 +58,8 @@ class SkillFactorModel:
     Parameters
     ----------
     n_skills : number of skills K (each anchored on one benchmark).
-    anchors : anchor benchmarks, one per skill; default :func:`~scaling_bayes.model.choose_anchors`.
+    anchors : anchor benchmarks, one per skill; default the first available of each ability in
+        :data:`~scaling_bayes.model.FACTOR_ANCHOR_PREFERENCE` (MMLU and HellaSwag on leaderboard_v1).
     link : ``"logistic"`` (default) or ``"richards"``.
     priors : :class:`~scaling_bayes.model.Priors` overrides (``intercept_sd`` for the skills'
         population mean, ``family_sd`` for their population sd, ``lkj_eta``, and the benchmarks'
@@ -105,7 +106,7 @@ class SkillFactorModel:
         validated = validate_score_matrix(scores, registry=self.registry)
         self.design = build_factor_design(validated, self.registry)
         self.config = replace(self._requested_config,
-                              anchors=resolve_anchors(self._requested_config, self.design.benchmarks))  # type: ignore[arg-type]
+                              anchors=resolve_anchors(self._requested_config, self.design.benchmarks))
         start = time.perf_counter()
         self.idata = sample(build_factor_model(self.design, self.config), self.sampler,
                             random_seed=random_seed, progressbar=progressbar)

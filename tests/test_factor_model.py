@@ -103,6 +103,16 @@ def test_same_seed_same_predictions_and_a_saved_fit_reloads_identically(fitted, 
         LatentSkillModel.load(tmp_path / "factor")
 
 
+def test_default_anchors_are_the_factor_models_own_preference():
+    """Knowledge and commonsense anchors, not GSM8K (the main model's second): on leaderboard_v1
+    MMLU and HellaSwag, on leaderboard_v2 MMLU-PRO and BBH."""
+    from scaling_bayes.benchmarks import benchmark_set
+    from scaling_bayes.model import resolve_anchors
+
+    assert resolve_anchors(FactorConfig(), benchmark_set("leaderboard_v1")) == ("MMLU", "HellaSwag")
+    assert resolve_anchors(FactorConfig(), benchmark_set("leaderboard_v2")) == ("MMLU-PRO", "BBH")
+
+
 def test_unfitted_and_bad_requests_get_clear_errors():
     model = SkillFactorModel()
     with pytest.raises(NotFittedError, match=r"not fitted: call fit\(scores\) or load\(path\)"):

@@ -185,13 +185,6 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     # two cheap components (the FLOPs law with its Richards and its logistic link): the stack
     # treats every component alike, through fit, predictive_draws and log_predictive_density
     stack = StackedModel({"richards": FlopsLawBaseline(), "logistic": FlopsLawBaseline(link="logistic")})
-    # before fitting: each component's own prior predictive, and the stack stays unfitted
-    prior = stack.prior_predictive(two_benchmarks, draws=20, random_seed=3)
-    assert set(prior.children) == {"richards", "logistic"} and stack.weights is None
-    for name, component in stack.components.items():
-        xr.testing.assert_equal(prior[name]["prior_predictive"].to_dataset(),
-                                component.prior_predictive(two_benchmarks, draws=20, random_seed=3)["prior_predictive"].to_dataset())
-        assert component.idata is None
     # a table as load_dataset gives it: a model without tokens, here the largest of its family,
     # is dropped (with one warning) before the weights' held-out sizes are chosen
     largest = two_benchmarks.models["params_b"].idxmax()
@@ -256,23 +249,6 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     for bench, name in ((first, "richards"), (second, "logistic")):
         np.testing.assert_array_equal(draws.sel(benchmark=bench).transpose("chain", "draw", "model").values,
                                       parts[name].sel(benchmark=bench).transpose("chain", "draw", "model").values)
-    # the stack's PSIS-LOO: each training cell's log of the weighted components' LOO densities,
-    # here the first benchmark's cells Richards' own and the second's logistic's
-    loos = {n: c.loo() for n, c in stack.components.items()}
-    stacked = by_bench.loo()
-    bench_of_cell = np.asarray(stack.components["richards"].design.benchmarks)[
-        stack.components["richards"].design.cell_benchmark]
-    for bench, name in ((first, "richards"), (second, "logistic")):
-        np.testing.assert_allclose(stacked.elpd_i.values[bench_of_cell == bench],
-                                   loos[name].elpd_i.values[bench_of_cell == bench])
-    # one weight vector: log Σ_k w_k exp(elpd_k), which lies between the components' per cell
-    pooled = stack.loo()
-    expected = np.log(sum(w[n] * np.exp(loos[n].elpd_i.values) for n in loos))
-    np.testing.assert_allclose(pooled.elpd_i.values, expected)
-    assert pooled.elpd == pytest.approx(expected.sum())
-    np.testing.assert_array_equal(pooled.pareto_k.values, np.maximum(*(loos[n].pareto_k.values for n in loos)))
-    assert set(az.compare({"stack": pooled, **loos}).index) == {"stack", "richards", "logistic"}
-
     by_bench.save(tmp_path / "by_bench")
     reloaded = StackedModel.load(tmp_path / "by_bench")
     pd.testing.assert_frame_equal(reloaded.weights, by_bench.weights)
@@ -285,11 +261,6 @@ def test_stacked_model_learns_weights_on_held_out_sizes_mixes_and_reloads(two_be
     assert isinstance(load_fitted(tmp_path / "stack"), StackedModel)
     with pytest.raises(FileNotFoundError, match=r"holds stack.json.*StackedModel.load"):
         LatentSkillModel.load(tmp_path / "stack")
-    # components fitted on different cells have no stacked LOO
-    some = list(two_benchmarks.models.index[:-3])
-    stack.components["logistic"].fit(two_benchmarks.select(models=some), random_seed=1, **TINY_FIT)
-    with pytest.raises(ValueError, match="'logistic' was fitted on other cells than 'richards'"):
-        stack.loo()
 
 
 def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
@@ -308,3 +279,67 @@ def test_stacked_model_rejects_bad_weights_and_predicting_unfitted():
         StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}, by="family")
     with pytest.raises(RuntimeError, match="no weights yet"):
         StackedModel({"a": LatentSkillModel(), "b": FlopsLawBaseline()}).predictive_draws(pd.DataFrame())
+
+
+class _StubComponent:
+    """A fitted component's surface that the stack's ``loo`` and ``prior_predictive`` use: its
+    design's cells and a PSIS-LOO result (no sampling, nothing compiled)."""
+
+    def __init__(self, name: str, elpd_i: np.ndarray, pareto_k: np.ndarray, models=("m1", "m2", "m3")) -> None:
+        from types import SimpleNamespace
+
+        from arviz_stats.utils import ELPDDataLOO
+
+        self.name = name
+        cell_model, cell_benchmark = np.repeat(np.arange(len(models)), 2), np.tile([0, 1], len(models))
+        self.design = SimpleNamespace(benchmarks=["B1", "B2"], data=SimpleNamespace(models=pd.DataFrame(index=list(models))),
+                                      cell_model=cell_model, cell_benchmark=cell_benchmark)
+        self._loo = ELPDDataLOO(elpd=float(elpd_i.sum()), se=1.0, p=2.0, n_samples=100, n_data_points=len(elpd_i),
+                                scale="log", warning=False, good_k=0.7, elpd_i=xr.DataArray(elpd_i, dims="cell"),
+                                pareto_k=xr.DataArray(pareto_k, dims="cell"))
+        self.prior_calls: list[tuple] = []
+
+    def loo(self):
+        return self._loo
+
+    def prior_predictive(self, data, *, draws, random_seed):
+        self.prior_calls.append((data, draws, random_seed))
+        return xr.DataTree.from_dict({"prior_predictive": xr.Dataset({"score": ("cell", np.full(2, float(draws)))}),
+                                      "prior": xr.Dataset({"who": ((), self.name)})})
+
+
+def test_stacked_loo_mixes_the_components_pointwise_loo_by_each_cells_weights():
+    """The stack's PSIS-LOO: each cell's log Σ_k w_k exp(elpd_k), with the cell's benchmark's
+    weights under by="benchmark"; Pareto k the worst component's; comparable in az.compare;
+    components fitted on other cells refused."""
+    rng = np.random.default_rng(0)
+    a_elpd, b_elpd = rng.normal(1.0, 0.5, 6), rng.normal(0.5, 0.5, 6)
+    a_k, b_k = rng.uniform(0, 0.8, 6), rng.uniform(0, 0.8, 6)
+    parts = {"a": _StubComponent("a", a_elpd, a_k), "b": _StubComponent("b", b_elpd, b_k)}
+    pooled = StackedModel(parts, weights={"a": 0.3, "b": 0.7}).loo()
+    expected = np.log(0.3 * np.exp(a_elpd) + 0.7 * np.exp(b_elpd))
+    np.testing.assert_allclose(pooled.elpd_i.values, expected)
+    assert pooled.elpd == pytest.approx(expected.sum()) and pooled.kind == "loo" and np.isnan(pooled.p)
+    assert pooled.se == pytest.approx(np.sqrt(6) * expected.std())
+    np.testing.assert_array_equal(pooled.pareto_k.values, np.maximum(a_k, b_k))
+    assert set(az.compare({"stack": pooled, "a": parts["a"].loo(), "b": parts["b"].loo()}).index) == {"stack", "a", "b"}
+    # per benchmark: B1's cells all a's (weight 1), B2's all b's; a zero weight drops a component
+    by_bench = StackedModel(parts, weights=pd.DataFrame({"a": [1.0, 0.0], "b": [0.0, 1.0]}, index=["B1", "B2"])).loo()
+    np.testing.assert_allclose(by_bench.elpd_i.values[0::2], a_elpd[0::2])
+    np.testing.assert_allclose(by_bench.elpd_i.values[1::2], b_elpd[1::2])
+    other = _StubComponent("c", b_elpd[:4], b_k[:4], models=("m1", "m2"))
+    with pytest.raises(ValueError, match="'c' was fitted on other cells than 'a'"):
+        StackedModel({"a": parts["a"], "c": other}, weights={"a": 0.5, "c": 0.5}).loo()
+
+
+def test_stacked_prior_predictive_is_each_components_own():
+    """One child per component, named as in ``components``, each that component's own prior
+    predictive for the same data, draws and seed; the stack stays unfitted."""
+    parts = {"a": _StubComponent("a", np.zeros(6), np.zeros(6)), "b": _StubComponent("b", np.zeros(6), np.zeros(6))}
+    stack = StackedModel(parts)
+    prior = stack.prior_predictive("DATA", draws=7, random_seed=3)
+    assert set(prior.children) == {"a", "b"} and stack.weights is None
+    for name, part in parts.items():
+        assert part.prior_calls == [("DATA", 7, 3)]
+        assert prior[name]["prior"]["who"].item() == name
+        np.testing.assert_array_equal(prior[name]["prior_predictive"]["score"].values, [7.0, 7.0])
