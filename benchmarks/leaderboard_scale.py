@@ -9,7 +9,8 @@ Usage::
 Loads the bundled leaderboard's models on leaderboard_v1 (:func:`scaling_bayes.load_leaderboard_scores`,
 6,812 models without params or tokens; ``--n-models`` takes a seeded sample), masks a random
 ``--mask`` share of the observed cells (seed ``--seed``), fits :class:`scaling_bayes.SkillFactorModel`
-to the rest (anchors MMLU and HellaSwag) and forecasts the masked cells from each model's other
+to the rest (anchors from ``model.FACTOR_ANCHOR_PREFERENCE``: MMLU and HellaSwag at K=2) and
+forecasts the masked cells from each model's other
 scores.  Prints and writes ``OUT/summary.json`` (sizes, wall time, diagnostics, pooled and
 per-benchmark MAE, 50/90% coverage and width of the masked cells, and a baseline: each
 benchmark's mean over the fitted cells), ``OUT/masked_cells.csv`` (one row per masked cell) and
@@ -87,7 +88,7 @@ def benchmark_parameters(post) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-models", type=int, default=None, help="a seeded sample of the models (default: all)")
-    p.add_argument("--mask", type=float, default=0.1)
+    p.add_argument("--mask", type=float, default=0.1, help="share of the observed cells to mask, in (0, 1)")
     p.add_argument("--n-skills", type=int, default=2)
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--draws", type=int, default=1000)
@@ -95,14 +96,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "leaderboard_scale")
     args = p.parse_args(argv)
+    if not 0 < args.mask < 1:
+        p.error(f"--mask {args.mask}: give a share in (0, 1) of the observed cells to forecast")
 
     scores = load_leaderboard_scores("leaderboard_v1")
     if args.n_models is not None:
         scores = scores.sample(n=min(args.n_models, len(scores)), random_state=args.seed)
     masked, truth = masked_cells(scores, args.mask, args.seed)
     print(f"{len(masked)} models, {int(masked.notna().sum().sum())} fitted cells, {len(truth)} masked", flush=True)
-    anchors = ("MMLU", "HellaSwag", "GSM8K", "TruthfulQA")[: args.n_skills]
-    model = SkillFactorModel(n_skills=args.n_skills, anchors=anchors)
+    model = SkillFactorModel(n_skills=args.n_skills)  # anchors: the factor model's preference
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     post = model.posterior
     summary = {
         "models": len(masked), "fitted_cells": int(masked.notna().sum().sum()), "n_skills": args.n_skills,
-        "anchors": list(anchors), "chains": args.chains, "draws": args.draws, "tune": args.tune,
+        "anchors": list(model.config.anchors), "chains": args.chains, "draws": args.draws, "tune": args.tune,
         "seed": args.seed, "wall_seconds": wall, "diagnostics": model.diagnostics.to_dict(),
         "warnings": [str(w.message) for w in caught],
         "masked": metrics(cells), "masked_by_benchmark": by_benchmark,

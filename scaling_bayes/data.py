@@ -921,6 +921,13 @@ def validate_score_matrix(
     """
     registry = registry or default_registry()
     frame = frame.set_index("model") if "model" in frame.columns else frame
+    if frame.empty:
+        raise DataValidationError("The score table has no rows or no columns: give one row per model, "
+                                  "one column per benchmark.")
+    repeated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise DataValidationError(f"Duplicate column name(s) {_listing([str(c) for c in repeated])}: each "
+                                  "benchmark must be one column. Rename or drop the repeats.")
     names = pd.Index(frame.index.astype(str), name="model")
     blank = names.str.strip() == ""
     if blank.any():
@@ -935,6 +942,8 @@ def validate_score_matrix(
             "drop the repeats."
         )
     columns = _resolve_benchmark_columns(frame.reset_index(drop=True), benchmarks, registry)
+    if benchmarks is None:  # a numeric column not named after a benchmark: say so, do not drop it silently
+        _warn_ignored_numeric_columns(frame.reset_index(drop=True).rename(columns=str), columns, registry)
     scores = _validate_scores(frame[columns].reset_index(drop=True), names)
     empty = scores.index[scores.isna().all(axis=1)].tolist()
     if empty:

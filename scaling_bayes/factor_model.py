@@ -103,17 +103,16 @@ class SkillFactorModel:
         """
         if sampler_overrides:
             self.sampler = replace(self.sampler, **sampler_overrides)
-        validated = validate_score_matrix(scores, registry=self.registry)
-        self.design = build_factor_design(validated, self.registry)
-        self.config = replace(self._requested_config,
-                              anchors=resolve_anchors(self._requested_config, self.design.benchmarks))
+        # built aside and kept only once sampling succeeds: a failed refit leaves the last fit whole
+        design = build_factor_design(validate_score_matrix(scores, registry=self.registry), self.registry)
+        config = replace(self._requested_config, anchors=resolve_anchors(self._requested_config, design.benchmarks))
         start = time.perf_counter()
-        self.idata = sample(build_factor_model(self.design, self.config), self.sampler,
-                            random_seed=random_seed, progressbar=progressbar)
-        self.random_seed = random_seed
-        self.diagnostics = replace(diagnose(self.idata), fit_seconds=time.perf_counter() - start)
+        idata = sample(build_factor_model(design, config), self.sampler, random_seed=random_seed,
+                       progressbar=progressbar)
+        self.design, self.config, self.idata, self.random_seed = design, config, idata, random_seed
+        self.diagnostics = replace(diagnose(idata), fit_seconds=time.perf_counter() - start)
         warn_on_problems(self.diagnostics)
-        return self.idata
+        return idata
 
     def _require_fit(self) -> tuple[FactorDesign, xr.DataTree]:
         if self.design is None or self.idata is None:

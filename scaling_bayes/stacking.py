@@ -346,6 +346,8 @@ class StackedModel:
         self.components = dict(components)
         self.by = by
         self.weights = None if weights is None else self._checked(weights)
+        #: weights given by the user stay; learned ones are relearned by every fit
+        self._weights_given = weights is not None
         self.weight_check: pd.DataFrame | None = None
         self.fit_seconds: float = float("nan")
 
@@ -425,7 +427,7 @@ class StackedModel:
         """
         start = time.perf_counter()
         data = data.fittable()  # warns once about the models it drops, not once per component fit
-        if self.weights is None:
+        if not self._weights_given:  # learned on this data, not kept from an earlier fit's
             self.learn_weights(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
         fits = {name: component.fit(data, random_seed=random_seed, progressbar=progressbar, **sampler_overrides)
                 for name, component in self.components.items()}
@@ -457,13 +459,19 @@ class StackedModel:
         names = list(self.components)
         benchmark = np.asarray(first.benchmarks, dtype=object)[first.cell_benchmark]
         if isinstance(weights, pd.DataFrame):  # (cell, component): each cell its benchmark's weights
+            absent = sorted(set(first.benchmarks) - set(weights.index))
+            if absent:
+                raise ValueError(f"the stack's weights have no row for benchmark(s) {absent}: refit the stack "
+                                 "on this data, or give weights for every benchmark it was fitted on.")
             w = weights.reindex(index=list(benchmark), columns=names).to_numpy(dtype=float)
         else:
             w = np.broadcast_to(weights.reindex(names).to_numpy(dtype=float), (len(benchmark), len(names)))
+        used = w > 0  # a weight of 0 drops its component from the cell's mixture, Pareto k included
         elpd_k = np.column_stack([loos[n].elpd_i.to_numpy().ravel() for n in names])
-        with np.errstate(divide="ignore"):  # a weight of 0 drops its component from the mixture
-            elpd_i = np.logaddexp.reduce(np.log(w) + elpd_k, axis=1)
-        k = np.max(np.column_stack([loos[n].pareto_k.to_numpy().ravel() for n in names]), axis=1)
+        with np.errstate(divide="ignore"):
+            elpd_i = np.logaddexp.reduce(np.where(used, np.log(w) + elpd_k, -np.inf), axis=1)
+        k_all = np.column_stack([loos[n].pareto_k.to_numpy().ravel() for n in names])
+        k = np.max(np.where(used, k_all, -np.inf), axis=1)
         dims = {"cell": np.arange(len(elpd_i))}
         return ELPDDataLOO(
             elpd=float(elpd_i.sum()), se=float(np.sqrt(len(elpd_i)) * elpd_i.std()), p=float("nan"),
@@ -564,6 +572,7 @@ class StackedModel:
         if (path / "weight_check.csv").is_file():  # the held-out cells the weights were learned on
             check = _read_csv_keeping_names(path / "weight_check.csv", names=("model", "benchmark"))
             stack.weight_check = check.set_index(["model", "benchmark"])
+            stack._weights_given = False  # learned, so a refit on other data learns them afresh
         return stack
 
     def __repr__(self) -> str:

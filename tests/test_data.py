@@ -699,3 +699,10 @@ def test_score_matrix_without_params_or_tokens_is_validated_like_scores() -> Non
         validate_score_matrix(frame.assign(MMLU=[0.3, np.nan, 0.5], GSM8K=[0.1, np.nan, 0.2]))
     with pytest.raises(DataValidationError, match=r"not found in the data: 'MyQA'"):
         validate_score_matrix(frame, benchmarks=["MMLU", "MyQA"])
+    with pytest.raises(DataValidationError, match=r"Duplicate column name\(s\) 'MMLU'"):
+        validate_score_matrix(pd.concat([frame, frame[["MMLU"]]], axis=1))
+    with pytest.raises(DataValidationError, match="no rows or no columns"):
+        validate_score_matrix(frame.iloc[:0])
+    # a numeric column that is not a registered benchmark is named, not dropped silently
+    with pytest.warns(UserWarning, match=r"Ignoring 1 numeric column.*'mmlu_pro' \(did you mean 'MMLU-PRO'\?\)"):
+        assert list(validate_score_matrix(frame.assign(mmlu_pro=0.2)).columns) == ["MMLU", "GSM8K"]

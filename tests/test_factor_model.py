@@ -97,6 +97,11 @@ def test_same_seed_same_predictions_and_a_saved_fit_reloads_identically(fitted, 
     loaded = load_fitted(tmp_path / "factor")
     assert isinstance(loaded, SkillFactorModel) and loaded.config == fitted.config
     pd.testing.assert_frame_equal(loaded.predict(prob=0.8, random_seed=3).table, first)
+    # a refit that fails (here: the anchors are not among the new benchmarks) leaves the fit whole
+    with pytest.raises(ValueError, match="anchor benchmark"):
+        fitted.fit(fitted.design.scores[["GSM8K", "ARC"]].dropna(how="all"), random_seed=1, **SMALL_FIT)
+    assert len(fitted.design.benchmarks) == 6
+    pd.testing.assert_frame_equal(fitted.predict(prob=0.8, random_seed=3).table, first)
     with pytest.raises(ValueError, match="holds a saved SkillFactorModel"):
         from scaling_bayes import LatentSkillModel
 

@@ -14,6 +14,7 @@ from scipy import stats
 from scaling_bayes import ConvergenceWarning, FlopsLawBaseline, LatentSkillModel, StackedModel
 from scaling_bayes.stacking import (hierarchical_stacking_weights, mix_draws, mix_draws_by, mixture_mean,
                                    stacking_weights)
+from scaling_bayes.data import load_dataset
 from scaling_bayes.workflows import load_fitted
 
 
@@ -327,6 +328,13 @@ def test_stacked_loo_mixes_the_components_pointwise_loo_by_each_cells_weights():
     by_bench = StackedModel(parts, weights=pd.DataFrame({"a": [1.0, 0.0], "b": [0.0, 1.0]}, index=["B1", "B2"])).loo()
     np.testing.assert_allclose(by_bench.elpd_i.values[0::2], a_elpd[0::2])
     np.testing.assert_allclose(by_bench.elpd_i.values[1::2], b_elpd[1::2])
+    # a zero weight drops the component from the cell's Pareto k too (and its NaN cannot leak)
+    parts_nan = {"a": parts["a"], "b": _StubComponent("b", np.full(6, np.nan), np.full(6, 1.5))}
+    only_a = StackedModel(parts_nan, weights=pd.DataFrame({"a": [1.0, 1.0], "b": [0.0, 0.0]}, index=["B1", "B2"])).loo()
+    np.testing.assert_allclose(only_a.elpd_i.values, a_elpd)
+    np.testing.assert_array_equal(only_a.pareto_k.values, a_k)
+    with pytest.raises(ValueError, match=r"no row for benchmark\(s\) \['B2'\]"):
+        StackedModel(parts, weights=pd.DataFrame({"a": [1.0], "b": [0.0]}, index=["B1"])).loo()
     other = _StubComponent("c", b_elpd[:4], b_k[:4], models=("m1", "m2"))
     with pytest.raises(ValueError, match="'c' was fitted on other cells than 'a'"):
         StackedModel({"a": parts["a"], "c": other}, weights={"a": 0.5, "c": 0.5}).loo()
@@ -343,3 +351,30 @@ def test_stacked_prior_predictive_is_each_components_own():
         assert part.prior_calls == [("DATA", 7, 3)]
         assert prior[name]["prior"]["who"].item() == name
         np.testing.assert_array_equal(prior[name]["prior_predictive"]["score"].values, [7.0, 7.0])
+
+
+def test_a_refit_relearns_learned_weights_and_keeps_given_ones(monkeypatch):
+    """Weights the stack learned belong to the data they were learned on: a second fit, on other
+    data, learns them again; weights the user gave stay through every fit."""
+
+    class Fittable(_StubComponent):
+        def fit(self, data, **kwargs):
+            return xr.DataTree()
+
+    parts = {"a": Fittable("a", np.zeros(6), np.zeros(6)), "b": Fittable("b", np.zeros(6), np.zeros(6))}
+    table = load_dataset("sloth_curated", benchmarks=["MMLU"]).fittable()
+    learned = StackedModel(parts)
+    calls = []
+
+    def learn(self, data, **kwargs):
+        calls.append(data.n_models)
+        self.weights = pd.Series({"a": 0.5, "b": 0.5}, name="weight")
+        return self.weights
+
+    monkeypatch.setattr(StackedModel, "learn_weights", learn)
+    learned.fit(table)
+    learned.fit(table.select(models=list(table.models.index[:50])))
+    assert calls == [table.n_models, 50]
+    given = StackedModel(parts, weights={"a": 0.2, "b": 0.8})
+    given.fit(table)
+    assert calls == [table.n_models, 50] and given.weights["a"] == 0.2
