@@ -183,6 +183,19 @@ class BenchmarkRegistry:
         """An independent copy (the entries are immutable, so a shallow copy suffices)."""
         return BenchmarkRegistry(self._items.values())
 
+    def to_record(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``{name: {"floor", "n_items"}}`` for ``names``: what a saved fit records of its
+        benchmarks (JSON-ready); :meth:`from_record` reads it back."""
+        return {n: {"floor": self.get(n).floor, "n_items": self.get(n).n_items} for n in names}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Mapping[str, Any]]) -> BenchmarkRegistry:
+        """The registry of a :meth:`to_record` record, its benchmarks in the record's order."""
+        registry = cls()
+        for name, spec in record.items():
+            registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
+        return registry
+
     def floors(self, names: Sequence[str]) -> xr.DataArray:
         """Guessing floors, dims ``("benchmark",)``, coords ``benchmark=names``.
 

@@ -41,7 +41,7 @@ from scaling_bayes.inference import (
     warn_on_problems,
 )
 from scaling_bayes.model import FactorConfig, Priors, build_factor_model, resolve_anchors
-from scaling_bayes.prediction import SAMPLE_DIMS, Prediction, skill_score_draws
+from scaling_bayes.prediction import Prediction, draw_summary, skill_score_draws
 from scaling_bayes.skill_model import NotFittedError
 
 __all__ = ["FACTOR_SAMPLER", "SkillFactorModel"]
@@ -137,21 +137,14 @@ class SkillFactorModel:
 
         ``table``: one row per (model, benchmark), model-major, with ``observed`` (the fitted
         score, NaN where the model has none: a forecast), ``mean``, ``median`` and the
-        equal-tailed ``prob`` interval ``lower``/``upper`` of the score, and ``mu_mean`` of the
-        latent mean.  ``draws``: a DataTree whose ``predictions`` group holds the draws."""
+        equal-tailed ``prob`` interval ``lower``/``upper`` of the score, and ``mu_mean``,
+        ``mu_lower``, ``mu_upper`` of the latent mean (:func:`~scaling_bayes.prediction.draw_summary`).
+        ``draws``: a DataTree whose ``predictions`` group holds the draws."""
         if not 0 < prob < 1:
             raise ValueError(f"prob={prob} must lie strictly between 0 and 1 (e.g. 0.9).")
         design, _ = self._require_fit()
         draws = self.predictive_draws(random_seed=random_seed)
-        eti = az.eti(draws["score"], prob=prob, dim=list(SAMPLE_DIMS))
-        summary = xr.Dataset({
-            "mean": draws["score"].mean(SAMPLE_DIMS),
-            "median": draws["score"].median(SAMPLE_DIMS),
-            "lower": eti.isel(ci_bound=0, drop=True),
-            "upper": eti.isel(ci_bound=1, drop=True),
-            "mu_mean": draws["mu"].mean(SAMPLE_DIMS),
-        })
-        table = summary.to_dataframe(dim_order=["model", "benchmark"]).reset_index()
+        table = draw_summary(draws, prob)
         observed = design.scores.stack(future_stack=True)
         table.insert(2, "observed", observed.reindex(pd.MultiIndex.from_frame(table[["model", "benchmark"]])).to_numpy())
         return Prediction(table=table, draws=xr.DataTree.from_dict({"predictions": draws[["score", "mu"]]}), prob=prob)
@@ -177,8 +170,7 @@ class SkillFactorModel:
             "model": self.config.to_dict(),
             "sampler": self.sampler.to_dict(),
             "random_seed": self.random_seed,
-            "registry": {b: {"floor": self.registry.get(b).floor, "n_items": self.registry.get(b).n_items}
-                         for b in design.benchmarks},
+            "registry": self.registry.to_record(design.benchmarks),
             "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
         }
         (path / "config.json").write_text(json.dumps(record, indent=2))
@@ -194,9 +186,7 @@ class SkillFactorModel:
         if record.get("model_class") != cls.__name__:
             raise ValueError(f"{path} holds a saved {record.get('model_class')}, not a {cls.__name__}: "
                              "load it with scaling_bayes.workflows.load_fitted, which picks the class.")
-        registry = BenchmarkRegistry()
-        for name, spec in record["registry"].items():
-            registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
+        registry = BenchmarkRegistry.from_record(record["registry"])
         self = cls(sampler=SamplerConfig(**record["sampler"]), registry=registry)
         self.config = self._requested_config = FactorConfig.from_dict(record["model"])
         scores = validate_score_matrix(_read_csv_keeping_names(path / "scores.csv"),

@@ -418,13 +418,11 @@ def family_size_ratio(new_models: pd.DataFrame, train_models: pd.DataFrame) -> p
     return pd.Series(ratio, index=new_models.index, name="family_size_ratio")
 
 
-def summarize(
-    draws: xr.Dataset, new_models: pd.DataFrame, cases: pd.Series, prob: float,
-    size_ratio: pd.Series | None = None,
-) -> pd.DataFrame:
-    """Tidy table of means, medians and equal-tailed ``prob`` intervals (ArviZ ``eti``), with
-    the column ``family_size_ratio`` after ``case`` when ``size_ratio`` (:func:`family_size_ratio`)
-    is given."""
+def draw_summary(draws: xr.Dataset, prob: float) -> pd.DataFrame:
+    """One row per (model, benchmark), model-major: ``model, benchmark, mean, median, lower,
+    upper`` of the ``score`` draws (equal-tailed ``prob`` interval, ArviZ ``eti``) and
+    ``mu_mean, mu_lower, mu_upper`` of the latent mean ``mu``; draws dims (chain, draw, model,
+    benchmark)."""
     score, mu = draws["score"], draws["mu"]
     eti = az.eti(score, prob=prob, dim=list(SAMPLE_DIMS))
     eti_mu = az.eti(mu, prob=prob, dim=list(SAMPLE_DIMS))
@@ -439,7 +437,17 @@ def summarize(
             "mu_upper": eti_mu.isel(ci_bound=1, drop=True),
         }
     )
-    table = out.to_dataframe(dim_order=["model", "benchmark"]).reset_index()  # model-major rows
+    return out.to_dataframe(dim_order=["model", "benchmark"]).reset_index()
+
+
+def summarize(
+    draws: xr.Dataset, new_models: pd.DataFrame, cases: pd.Series, prob: float,
+    size_ratio: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Tidy table of means, medians and equal-tailed ``prob`` intervals (ArviZ ``eti``), with
+    the column ``family_size_ratio`` after ``case`` when ``size_ratio`` (:func:`family_size_ratio`)
+    is given."""
+    table = draw_summary(draws, prob)
     table.insert(1, "family", table["model"].map(new_models["family"]))
     table.insert(2, "case", table["model"].map(cases))
     if size_ratio is not None:

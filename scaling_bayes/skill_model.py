@@ -469,10 +469,7 @@ class LatentSkillModel:
             "random_seed": self.random_seed,
             "dataset": design.data.name,
             "benchmarks": benchmarks,
-            "registry": {
-                b: {"floor": self.registry.get(b).floor, "n_items": self.registry.get(b).n_items}
-                for b in benchmarks
-            },
+            "registry": self.registry.to_record(benchmarks),
             "diagnostics": self.diagnostics.to_dict() if self.diagnostics else None,
         }
         (path / "config.json").write_text(json.dumps(config, indent=2))
@@ -495,9 +492,7 @@ class LatentSkillModel:
                 f"{path} holds a saved {saved_class}, not a {cls.__name__}: load it with {saved_class}.load "
                 "(or scaling_bayes.workflows.load_fitted, which picks the class)."
             )
-        registry = BenchmarkRegistry()
-        for name, spec in config["registry"].items():
-            registry.register(name, floor=spec["floor"], n_items=spec["n_items"])
+        registry = BenchmarkRegistry.from_record(config["registry"])
         model_cfg = ModelConfig.from_dict(config["model"])
         self = cls.__new__(cls)
         LatentSkillModel.__init__(self, sampler=SamplerConfig(**config["sampler"]), registry=registry)
